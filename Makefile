@@ -1,0 +1,64 @@
+# semcore — the only entry points. `make reproduce` and `make test` install what they need.
+PROFILE ?= embedded
+SWEEP ?= fig3
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT := outputs/$(PROFILE)
+PARAMS := params/$(PROFILE).yaml
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+EXECUTED := $(patsubst notebooks/%.py,$(OUT)/%.ipynb,$(NOTEBOOKS))
+PACKAGE := $(shell find semcore -name '*.py' 2>/dev/null) pyproject.toml
+KERNEL := semcore
+export PYTHONHASHSEED := 0
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLBACKEND := Agg
+export SOURCE_DATE_EPOCH := 0
+
+.PHONY: setup reproduce test bench status clean
+.DELETE_ON_ERROR:
+
+setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
+
+# torch first and pinned: a looser request would let pip fetch a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name semcore >/dev/null
+	touch $@
+
+reproduce: $(EXECUTED)  ## run every notebook of PROFILE in order (only what changed)
+	@echo "outputs in $(OUT)/ (tables/, figures/, runs/, executed notebooks)"
+
+$(PARAMS):
+	@echo "no parameter file $(PARAMS); profiles: $(notdir $(wildcard params/*.yaml))" >&2; exit 2
+
+# Each executed notebook depends on its source, the profile and the package; the notebooks
+# run in order (each waits for the previous one). Results of expensive steps are cached in
+# cache/ by content, so a re-run only recomputes what a change touched.
+$(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
+	@mkdir -p build/$(PROFILE) $(OUT)
+	$(BIN)/jupytext --quiet --to ipynb -o build/$(PROFILE)/$*.ipynb $<
+	$(BIN)/papermill --log-output --no-progress-bar -k $(KERNEL) -p profile $(PROFILE) \
+		build/$(PROFILE)/$*.ipynb $@.partial.ipynb
+	mv $@.partial.ipynb $@
+
+define after_previous
+$(word $(1),$(EXECUTED)): $(word $(shell expr $(1) - 1),$(EXECUTED))
+endef
+$(foreach n,$(shell seq 2 $(words $(EXECUTED))),$(eval $(call after_previous,$(n))))
+
+test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
+	$(BIN)/pytest -q
+
+status:  ## what is cached and what each profile has produced
+	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done
+	@du -sh cache 2>/dev/null || echo "cache empty"
+
+clean:  ## remove outputs and cache (keeps the venv)
+	rm -rf outputs cache build

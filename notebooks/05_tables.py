@@ -1,0 +1,74 @@
+# %% [markdown]
+# # 05 · Tables: our numbers beside the paper's
+#
+# Every row is one run of the same pipeline with one method (`semcore.methods`). The paper's
+# columns are its reported Flickr30K numbers (prefixed "paper"); ours come from this profile's
+# data and backbone — read the caption before comparing anything.
+
+# %% tags=["parameters"]
+profile = "embedded"
+overrides = {}
+
+# %%
+import pandas as pd
+
+from semcore import methods, notebook, paper, pipeline, report
+
+p = notebook.setup(globals())
+tables = notebook.out_dir(p, "tables")
+where = (f"Ours: {p.profile} profile ({pipeline.corpus(p).name} data), backbone {p.backbone}, "
+         f"beam {p.beam_size}, GSV k={p.gsv_k}")
+
+
+def results(direction: str, names: list[str], beam: int | None = None) -> pd.DataFrame:
+    rows = [pipeline.evaluate(p, direction, methods.get(n), beam) for n in names]
+    df = pd.DataFrame(rows)
+    return df.rename(columns={"label": "method"})[["method", "R@1", "R@5", "R@10", "rSum", "queries"]]
+
+
+# %% [markdown]
+# ## Table 1 — text-to-image against generative baselines
+
+# %%
+if "t2i" in p.directions:
+    t1 = paper.side_by_side(results("t2i", p.table1_methods), "table1", "Flickr30K")
+    report.write_table(t1, tables / "table1_t2i",
+                       f"Table 1: text-to-image R@K. {where}; paper: Flickr30K 1K test, InternVL2.5-1B.")
+    display(t1)
+
+# %% [markdown]
+# ## Table 2 — image-to-text
+
+# %%
+if "i2t" in p.directions:
+    t2 = paper.side_by_side(results("i2t", p.table1_methods), "table2", "Flickr30K")
+    report.write_table(t2, tables / "table2_i2t",
+                       f"Table 2: image-to-text R@K (an image's rank is the best rank of its five "
+                       f"captions). {where}; paper: Flickr30K 1K test.")
+    display(t2)
+
+# %% [markdown]
+# ## Table 3 — ablations (both directions; the paper reports T2I on Flickr30K)
+
+# %%
+for direction in p.directions:
+    t3 = paper.side_by_side(results(direction, p.table3_ablations), "table3", "Flickr30K")
+    report.write_table(t3, tables / f"table3_ablations_{direction}",
+                       f"Table 3: ablations, {direction.upper()}. {where}; paper: Flickr30K T2I.")
+    display(t3)
+
+# %% [markdown]
+# ## Table 5 — beam size (SemCORE)
+
+# %%
+for direction in p.directions:
+    rows = [{**pipeline.evaluate(p, direction, methods.get("semcore"), b), "method": str(b)}
+            for b in p.beam_sweep]
+    t5 = paper.side_by_side(pd.DataFrame(rows)[["method", "R@1", "R@5", "R@10", "rSum"]],
+                            "table5", "Flickr30K").rename(columns={"method": "beam size"})
+    report.write_table(t5, tables / f"table5_beam_{direction}",
+                       f"Table 5: SemCORE vs beam size, {direction.upper()}. {where}; paper: Flickr30K T2I.")
+    display(t5)
+
+# %%
+notebook.summary(p, "05_tables", tables=sorted(x.name for x in tables.glob("*.md")))

@@ -1,0 +1,89 @@
+# %% [markdown]
+# # 06 · Figures: beam curves and case studies (Figures 4, 5, 6)
+#
+# Case studies show a query, the item SemCORE ranks first, and that item's SID with the global
+# ID in blue and the lexical ID in pink, as in the paper's Figures 4 and 5. Figure 6 shows
+# "false negatives": the first-ranked item is not the annotated one, yet its identifier source
+# text is close in meaning to the query (MiniLM cosine, highest first).
+
+# %% tags=["parameters"]
+profile = "embedded"
+overrides = {}
+
+# %%
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from semcore import methods, notebook, pipeline, report
+from semcore.embeddings import encode_texts
+
+p = notebook.setup(globals())
+figures = notebook.out_dir(p, "figures")
+semcore = methods.get("semcore")
+
+# %%
+with report.figure_style():
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    for direction in p.directions:
+        r1 = [pipeline.evaluate(p, direction, semcore, b)["R@1"] for b in p.beam_sweep]
+        ax.plot(p.beam_sweep, r1, marker="o", label=f"{direction.upper()} R@1")
+    ax.set_xlabel("beam size")
+    ax.set_ylabel("R@1 (%)")
+    ax.legend()
+    report.save_figure(fig, figures / "table5_beam_curve")
+plt.show()
+
+
+# %%
+def sid_caption(ax, table, item_id):
+    """Global ID in blue, lexical ID in pink, under an axis (Figure 4 colours)."""
+    row = table.row(item_id)
+    ax.text(0.0, -0.08, table.global_parts[row], color="tab:blue", transform=ax.transAxes,
+            fontsize=7, va="top", fontweight="bold")
+    ax.text(0.0, -0.2, table.lexical_parts[row] or table.identifiers[row], color="deeppink",
+            transform=ax.transAxes, fontsize=7, va="top")
+
+
+def case_figure(direction, queries, stem):
+    """One panel per query: T2I shows the query text over the first-ranked image; I2T shows
+    the query image under the first-ranked caption. The first-ranked item's SID is below."""
+    task, table = pipeline.task(p, direction), pipeline.identifiers(p, direction, semcore)
+    with report.figure_style():
+        fig, axes = plt.subplots(1, len(queries), figsize=(2.4 * len(queries), 3.4), squeeze=False)
+        for ax, q in zip(axes[0], queries):
+            top = ranked[direction][q.id][0]
+            shown, text = (top, q.text) if direction == "t2i" else (q.image_id, task.item(top).source_text)
+            ax.imshow(images[shown])
+            ax.set_title(textwrap.fill(text, 28), fontsize=6)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_ylabel("correct" if top in q.relevant else "not annotated", fontsize=6)
+            sid_caption(ax, table, top)
+        report.save_figure(fig, figures / stem)
+    plt.show()
+
+
+images = pipeline.images(p)
+ranked = {d: pipeline.rankings(p, d, semcore) for d in p.directions}
+for direction in p.directions:
+    queries = list(pipeline.task(p, direction).queries)
+    case_figure(direction, queries[:: max(1, len(queries) // 4)][:4], f"fig4_case_study_{direction}")
+
+# %% [markdown]
+# ## Figure 6 — false negatives (T2I)
+
+# %%
+if "t2i" in p.directions:
+    task = pipeline.task(p, "t2i")
+    wrong = [q for q in task.queries if ranked["t2i"][q.id][0] not in q.relevant]
+    if wrong:
+        query_vecs = encode_texts([q.text for q in wrong])
+        top_vecs = encode_texts([task.item(ranked["t2i"][q.id][0]).source_text for q in wrong])
+        similarity = (query_vecs * top_vecs).sum(axis=1)
+        chosen = [wrong[i] for i in np.argsort(-similarity, kind="stable")[:4]]
+        case_figure("t2i", chosen, "fig6_false_negatives")
+
+# %%
+notebook.summary(p, "06_figures", figures=sorted(x.name for x in figures.glob("*.png")))

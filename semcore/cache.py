@@ -1,0 +1,79 @@
+"""Content-addressed, atomic, resumable steps.
+
+A step's result lives in cache/<step>/<key>/, where the key hashes the step's parameters,
+the keys of its inputs and the package's source code. A result is complete only once its
+folder has been renamed into place with a COMPLETE marker inside, so an interrupted run never
+leaves anything a re-run would mistake for done. A step that checkpoints (training) keeps its
+<key>.partial/ folder between attempts and resumes from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from semcore import paths
+
+MARKER = "COMPLETE"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of every source file of the package: changing the code invalidates results."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def key_of(**parts: Any) -> str:
+    """A stable hash of JSON-able parts plus the code version."""
+    blob = json.dumps({"code": code_version(), **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def step(name: str, key: str, build: Callable[[Path], None], *, resumable: bool = False) -> Path:
+    """Return cache/<name>/<key>/, building it first with build(work_dir) if needed.
+
+    build writes its files into work_dir. Non-resumable steps start from an empty work_dir;
+    resumable ones get the same <key>.partial folder back after an interruption.
+    """
+    final = paths.cache_root() / name / key
+    if (final / MARKER).is_file():
+        return final
+    work = final.with_name(key + ".partial")
+    if work.exists() and not resumable:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    build(work)
+    (work / MARKER).write_text(key)
+    if final.exists():  # a stale folder without marker (older interrupted layout)
+        shutil.rmtree(final)
+    os.replace(work, final)
+    return final
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())

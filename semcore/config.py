@@ -1,0 +1,179 @@
+"""Typed, validated parameters.
+
+A profile is one flat YAML file (params/<profile>.yaml). papermill merges parameter files
+shallowly and only warns on unknown keys, so every key is validated here: an unknown or
+mistyped key, or a value of the wrong type or outside its allowed set, is an error that names
+the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+
+class ParamError(ValueError):
+    """A parameter file or value is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every parameter of a profile. Defaults are the embedded profile's."""
+
+    profile: str = "embedded"
+    seed: int = 0
+
+    # --- data -------------------------------------------------------------------------
+    dataset: Literal["embedded", "captions_jsonl", "karpathy"] = "embedded"
+    data_path: str = ""  # captions_jsonl folder or Karpathy JSON; "$VAR" is expanded
+    image_root: str = ""  # Karpathy image folder; "$VAR" is expanded
+    embedded_train_images: int = 240
+    embedded_test_images: int = 80
+    max_train_images: int = 0  # 0 = all
+    max_test_images: int = 0  # 0 = all
+    image_size: int = 32
+
+    # --- identifiers (paper §3.2) ----------------------------------------------------
+    caption_source: Literal["heldout"] = "heldout"  # "generated" needs a captioning backbone
+    heldout_caption_index: int = 0
+    cluster_size: int = 8
+    cluster_size_meaning: Literal["clusters", "items_per_cluster"] = "clusters"
+    lexical_length: int = 4
+    dedup_top_n: int = 5
+    global_id_style: Literal["words", "number"] = "words"
+    global_id_words: int = 1
+    text_encoder: Literal["all-MiniLM-L6-v2"] = "all-MiniLM-L6-v2"
+
+    # --- backbone and training (paper §3.4, appendix A.1) ------------------------------
+    backbone: Literal["tiny"] = "tiny"
+    finetune: Literal["full", "lora"] = "full"
+    lora_rank: int = 16
+    tiny_hidden: int = 128
+    tiny_layers: int = 2
+    epochs: int = 5
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    corpus_repeats: int = 4  # corpus items are memorised: their examples repeat per epoch
+
+    # --- decoding and GSV (paper §3.3, appendix A.2) -------------------------------------
+    beam_size: int = 20
+    gsv_k: int = 10
+    gsv_epochs: int = 3
+    gsv_train_queries: int = 400  # train-split queries whose candidates become GSV examples
+
+    # --- what the report notebooks run ------------------------------------------------
+    directions: list[str] = field(default_factory=lambda: ["t2i", "i2t"])
+    table1_methods: list[str] = field(
+        default_factory=lambda: ["grace_numeric", "grace_structured", "semcore"])
+    table3_ablations: list[str] = field(
+        default_factory=lambda: ["semcore", "wo_gsv", "wo_sid", "wo_global_id",
+                                 "wo_deduplication", "wo_constrained_decoding"])
+    beam_sweep: list[int] = field(default_factory=lambda: [10, 20, 30, 40, 50])
+
+    def __post_init__(self) -> None:
+        _check_ranges(self)
+
+    def replace(self, **changes: Any) -> "Params":
+        """A copy with some values changed, validated like a file."""
+        return from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def resolved_path(self, key: str) -> Path:
+        """A path parameter with $VARS expanded; an error names the key if it is unset."""
+        raw = getattr(self, key)
+        expanded = os.path.expandvars(os.path.expanduser(raw))
+        if not raw or "$" in expanded:
+            raise ParamError(f"parameter {key!r} = {raw!r} does not name a path "
+                             "(set it in the profile or export the variable it uses)")
+        return Path(expanded)
+
+
+_POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
+             "lexical_length", "lora_rank", "tiny_hidden", "tiny_layers", "epochs",
+             "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats")
+_NON_NEGATIVE = ("max_train_images", "max_test_images", "dedup_top_n", "gsv_epochs",
+                 "gsv_train_queries", "heldout_caption_index", "seed")
+DIRECTIONS = ("t2i", "i2t")
+
+
+def _check_ranges(p: Params) -> None:
+    for key in _POSITIVE:
+        if getattr(p, key) <= 0:
+            raise ParamError(f"parameter {key!r} must be > 0, got {getattr(p, key)!r}")
+    for key in _NON_NEGATIVE:
+        if getattr(p, key) < 0:
+            raise ParamError(f"parameter {key!r} must be >= 0, got {getattr(p, key)!r}")
+    if p.learning_rate <= 0:
+        raise ParamError(f"parameter 'learning_rate' must be > 0, got {p.learning_rate!r}")
+    if p.heldout_caption_index > 4:
+        raise ParamError("parameter 'heldout_caption_index' must be in 0..4 "
+                         f"(five captions per image), got {p.heldout_caption_index}")
+    bad = [d for d in p.directions if d not in DIRECTIONS]
+    if bad or not p.directions:
+        raise ParamError(f"parameter 'directions' must be a non-empty subset of {DIRECTIONS}, "
+                         f"got {p.directions!r}")
+    if any(b <= 0 for b in p.beam_sweep):
+        raise ParamError(f"parameter 'beam_sweep' must hold positive beam sizes, got {p.beam_sweep!r}")
+    # method names are checked against the registry in semcore.methods (imported lazily
+    # there to keep this module free of the pipeline).
+    from semcore.methods import check_method_names
+    check_method_names("table1_methods", p.table1_methods)
+    check_method_names("table3_ablations", p.table3_ablations)
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return value in get_args(annotation)
+    if origin is list:
+        (inner,) = get_args(annotation)
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def from_dict(values: dict[str, Any]) -> Params:
+    """Validate a flat mapping into Params; unknown keys and bad types name the key."""
+    hints = typing.get_type_hints(Params)
+    known = [f.name for f in fields(Params)]
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ParamError(f"unknown parameter {key!r}.{hint} Valid parameters: {', '.join(known)}")
+        if not _type_ok(value, hints[key]):
+            allowed = get_args(hints[key]) if get_origin(hints[key]) is Literal else hints[key]
+            raise ParamError(f"parameter {key!r} = {value!r} is invalid; expected {allowed}")
+    coerced = {k: float(v) if hints[k] is float else v for k, v in values.items()}
+    return Params(**coerced)
+
+
+def load(*files: str | Path, **overrides: Any) -> Params:
+    """Read one or more flat YAML files (later ones win) plus overrides into Params."""
+    merged: dict[str, Any] = {}
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            raise ParamError(f"parameter file not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict) or any(isinstance(v, dict) for v in data.values()):
+            raise ParamError(f"{path}: a parameter file must be one flat mapping of key: value")
+        merged.update(data)
+    merged.update(overrides)
+    return from_dict(merged)
+
+
+def from_notebook(params_file: str, overrides: dict[str, Any] | None = None) -> Params:
+    """What a notebook's parameters cell calls: the profile file plus papermill overrides."""
+    return load(params_file, **(overrides or {}))

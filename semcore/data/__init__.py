@@ -1,0 +1,27 @@
+"""Datasets in one corpus schema (see schema.Corpus) and the loaders that fill it."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from semcore.data.captions_jsonl import load_captions_jsonl
+from semcore.data.embedded import render_embedded
+from semcore.data.karpathy import load_karpathy
+from semcore.data.schema import Corpus
+
+if TYPE_CHECKING:
+    from semcore.config import Params
+
+
+def load_corpus(params: Params) -> Corpus:
+    """The corpus params.dataset names, limited to max_train_images / max_test_images."""
+    limits = (params.max_train_images, params.max_test_images)
+    if params.dataset == "embedded":
+        return load_captions_jsonl(render_embedded(params), "embedded", *limits)
+    if params.dataset == "captions_jsonl":
+        folder = params.resolved_path("data_path")
+        return load_captions_jsonl(folder, folder.name, *limits)
+    if params.dataset == "karpathy":
+        json_path = params.resolved_path("data_path")
+        return load_karpathy(json_path, params.resolved_path("image_root"), json_path.stem, *limits)
+    raise ValueError(f"parameter 'dataset' = {params.dataset!r} is not one of "
+                     "'embedded', 'captions_jsonl', 'karpathy'")

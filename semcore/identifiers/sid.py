@@ -1,0 +1,155 @@
+"""SemCORE's Structured natural-language IDentifier (SID, paper §3.2) and its "w/o SID" ablation.
+
+SID = global ID + lexical ID. The global ID names the item's K-Means cluster (over sentence
+embeddings of its source text) by the cluster's top class-based TF-IDF word(s) (equation 2) or
+by its number; the lexical ID is the item's top KeyBERT keywords, with the cluster's top
+c-TF-IDF words removed when deduplicating (appendix A.1: top 5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable, add_suffixes
+from semcore.keywords import class_tfidf, keybert_keywords, top_cluster_words
+
+N_INIT = 4  # K-Means restarts; fixed so that a seed fixes the clustering
+INFO_TOP_WORDS = 10  # c-TF-IDF words per cluster kept in IdentifierTable.info
+
+
+def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Cluster index per row (sklearn K-Means, fixed restarts, seeded)."""
+    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit_predict(x)
+
+
+def cluster_count(n: int, opts: IdentifierOptions) -> int:
+    """K: cluster_size itself ("clusters") or n / cluster_size items per cluster, in [1, n]."""
+    if opts.cluster_size < 1:
+        raise ValueError(f"cluster_size must be >= 1, not {opts.cluster_size}")
+    k = opts.cluster_size if opts.cluster_size_meaning == "clusters" \
+        else round(n / opts.cluster_size)
+    return int(min(max(k, 1), n))
+
+
+def assemble(scheme: str, item_ids: list[str], global_parts: list[str],
+             lexical_parts: list[str], collisions: str, info: dict) -> IdentifierTable:
+    """Join the parts into identifiers; "suffix" numbers items that share one (w/o GSV)."""
+    bases = [" ".join(p for p in (g, lx) if p) for g, lx in zip(global_parts, lexical_parts)]
+    if collisions == "suffix":
+        suffixes = add_suffixes(bases)
+    elif collisions == "group":
+        suffixes = [""] * len(bases)
+    else:
+        raise ValueError(f"collisions must be 'group' or 'suffix', not {collisions!r}")
+    identifiers = [f"{b} {s}" if s else b for b, s in zip(bases, suffixes)]
+    return IdentifierTable(scheme, list(item_ids), identifiers, list(global_parts),
+                           list(lexical_parts), suffixes, info)
+
+
+def global_names(ranked: list[list[str]], weights: list[float], sizes: list[int],
+                 n_words: int) -> list[str]:
+    """One distinct name per non-empty cluster from its ranked c-TF-IDF words.
+
+    Several clusters often share a best word (Flickr has many dog clusters), and identical
+    names would merge their items' global IDs. So clusters choose in order of their best
+    word's weight (then index): each takes its top n_words words, and while that name is
+    already taken, replaces the last word by its next-best word. A cluster that runs out of
+    words appends its cluster number. Empty clusters get "".
+    """
+    names = [""] * len(ranked)
+    taken: set[str] = set()
+    for c in sorted(range(len(ranked)), key=lambda c: (-weights[c], c)):
+        if sizes[c] == 0:
+            continue
+        head, tail = ranked[c][:n_words - 1], ranked[c][n_words - 1:]
+        candidates = (" ".join(head + [w]) for w in tail)
+        name = next((s for s in candidates if s not in taken),
+                    " ".join(ranked[c][:n_words] + [str(c)]))
+        names[c] = name
+        taken.add(name)
+    return names
+
+
+@dataclass
+class Clusters:
+    """K-Means over the source texts with each cluster's ranked c-TF-IDF words and name."""
+
+    labels: np.ndarray  # cluster per item
+    ranked: list[list[str]]  # c-TF-IDF words per cluster, best first
+    names: list[str]  # global ID per cluster
+
+    def info(self, item_ids: list[str]) -> dict:
+        k = len(self.ranked)
+        return {"k": k,
+                "cluster_of": {item: int(c) for item, c in zip(item_ids, self.labels)},
+                "cluster_sizes": np.bincount(self.labels, minlength=k).tolist(),
+                "cluster_top_words": [r[:INFO_TOP_WORDS] for r in self.ranked],
+                "global_ids": self.names}
+
+
+def cluster_items(inputs: IdentifierInputs, opts: IdentifierOptions) -> Clusters:
+    """Cluster, rank each cluster's words by equation 2 and name each cluster."""
+    if opts.global_id_style not in ("words", "number") or opts.global_id_words < 1:
+        raise ValueError(f"need global_id_style 'words' or 'number' and global_id_words >= 1, "
+                         f"not {opts.global_id_style!r}, {opts.global_id_words}")
+    k = cluster_count(len(inputs.texts), opts)
+    labels = kmeans_labels(inputs.text_embeddings, k, opts.seed)
+    members: list[list[str]] = [[] for _ in range(k)]
+    for text, c in zip(inputs.texts, labels):
+        members[c].append(text)
+    vocab, weights = class_tfidf([" ".join(m) for m in members])
+    ranked = top_cluster_words(weights, vocab, len(vocab))
+    if opts.global_id_style == "number":
+        names = [str(c) for c in range(k)]
+    else:
+        best = weights.max(axis=1).tolist() if weights.size else [0.0] * k
+        names = global_names(ranked, best, [len(m) for m in members], opts.global_id_words)
+    return Clusters(labels, ranked, names)
+
+
+def build_sid(inputs: IdentifierInputs, opts: IdentifierOptions) -> IdentifierTable:
+    """SID per item: "<global ID> <lexical ID>" (lexical only when not opts.use_global).
+
+    With opts.dedup the lexical ID skips the cluster's top dedup_top_n c-TF-IDF words and the
+    words of its global ID (they differ when a shared best word was given to another cluster).
+    An item left without any identifier word (no global ID, no usable caption word) is
+    "untitled", so that every identifier is decodable.
+    """
+    cl = cluster_items(inputs, opts)
+    exclude = None
+    if opts.dedup:
+        per_cluster = [set(r[:opts.dedup_top_n]) | set(name.split())
+                       for r, name in zip(cl.ranked, cl.names)]
+        exclude = [per_cluster[c] for c in cl.labels]
+    keywords = keybert_keywords(inputs.texts, inputs.text_embeddings, opts.lexical_length,
+                                exclude)
+    lexical = [" ".join(words) for words in keywords]
+    if opts.use_global:
+        global_parts = [cl.names[c] for c in cl.labels]
+    else:
+        global_parts = [""] * len(lexical)
+        lexical = [lx or "untitled" for lx in lexical]
+    return assemble("sid", inputs.item_ids, global_parts, lexical, opts.collisions,
+                    cl.info(inputs.item_ids))
+
+
+def build_sid_anonymous(inputs: IdentifierInputs, opts: IdentifierOptions) -> IdentifierTable:
+    """"w/o SID": the global ID, then an anonymous number in place of the keywords.
+
+    The numbers are a seeded random permutation of 0..m-1 within each cluster of m items (of
+    all items when not opts.use_global), so they are unique and carry neither meaning nor the
+    items' order.
+    """
+    cl = cluster_items(inputs, opts)
+    groups = cl.labels if opts.use_global else np.zeros_like(cl.labels)
+    rng = np.random.default_rng(opts.seed)
+    numbers = [""] * len(groups)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        for r, number in zip(rows, rng.permutation(len(rows))):
+            numbers[r] = str(number)
+    global_parts = [cl.names[c] if opts.use_global else "" for c in cl.labels]
+    return assemble("sid_anonymous", inputs.item_ids, global_parts, numbers, opts.collisions,
+                    cl.info(inputs.item_ids))

@@ -1,0 +1,67 @@
+"""The named methods that the tables compare: an identifier scheme plus pipeline switches.
+
+Each table row is one run of the same pipeline with one of these; the profile lists them by
+name (table1_methods, table3_ablations) and a typo is an error naming the valid ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str  # as in the paper's tables
+    scheme: str  # identifier scheme (semcore.identifiers)
+    collisions: str = "group"  # "group": shared ids are candidate groups; "suffix": made unique
+    gsv: bool = False  # re-rank the top-k with Generative Semantic Verification
+    constrained: bool = True  # trie-constrained beam search (else free generation + match)
+    use_global: bool = True  # SID: prefix the global (cluster) ID
+    dedup: bool = True  # SID: drop keywords that repeat the cluster's top c-TF-IDF words
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def training_key(self) -> dict:
+        """What determines the trained model (decoding switches and GSV do not)."""
+        return {"scheme": self.scheme, "collisions": self.collisions,
+                "use_global": self.use_global, "dedup": self.dedup}
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("grace_numeric", "GRACE (Numeric ID)", "numeric", collisions="suffix"),
+    Method("grace_structured", "GRACE (Structured ID)", "structured", collisions="suffix"),
+    Method("semcore", "SemCORE", "sid", gsv=True),
+    Method("wo_gsv", "w/o GSV", "sid", collisions="suffix"),
+    Method("wo_sid", "w/o SID", "sid_anonymous", gsv=True),
+    Method("wo_global_id", "w/o global ID", "sid", gsv=True, use_global=False),
+    Method("wo_deduplication", "w/o deduplication", "sid", gsv=True, dedup=False),
+    Method("wo_constrained_decoding", "w/o constrained decoding", "sid", gsv=True,
+           constrained=False),
+]}
+
+
+def check_method_names(key: str, names: list[str]) -> None:
+    from semcore.config import ParamError
+
+    bad = [n for n in names if n not in METHODS]
+    if bad:
+        raise ParamError(f"parameter {key!r}: unknown method(s) {bad}; valid: {sorted(METHODS)}")
+
+
+def get(name: str) -> Method:
+    check_method_names("method", [name])
+    return METHODS[name]
+
+
+def resolve(names: list[str]) -> list[Method]:
+    """Methods by name, each once, in first-mentioned order."""
+    return [get(n) for n in dict.fromkeys(names)]
+
+
+def distinct_models(used: list[Method]) -> list[Method]:
+    """One method per distinct trained model (decoding switches and GSV share a model)."""
+    seen: dict[str, Method] = {}
+    for m in used:
+        seen.setdefault(repr(sorted(m.training_key().items())), m)
+    return list(seen.values())

@@ -1,0 +1,35 @@
+"""Backbones behind one interface: a causal (M)LLM, its tokenizer and its image input.
+
+Every backbone is used the same way by training, decoding and GSV: prompts are token ids with
+`image_token_id` placeholders (n_image_tokens per image) that the model fills with image
+features, exactly as InternVL does; `pixel_values` turns uint8 images into the model's input.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Backbone:
+    name: str
+    model: torch.nn.Module
+    tokenizer: object  # a transformers PreTrainedTokenizerFast
+    image_token_id: int
+    n_image_tokens: int
+    pixel_values: Callable[[list[np.ndarray]], torch.Tensor]
+
+    @property
+    def eos_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text fragment, without special tokens."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -1,0 +1,297 @@
+"""The cached chain every notebook calls: corpus → identifiers → model → decoding → GSV → metrics.
+
+Each stage is a content-addressed step (semcore.cache): its key hashes the parameters that
+matter to it, the keys of its inputs and the package code, so notebooks can call any stage and
+get the stored result, and a changed parameter re-runs exactly what depends on it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from semcore import cache, gsv, metrics, prompts
+from semcore.config import Params
+from semcore.data import load_corpus
+from semcore.data.schema import Corpus, load_rgb
+from semcore.embeddings import encode_texts
+from semcore.identifiers import build_identifiers
+from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable
+from semcore.methods import Method
+from semcore.models import Backbone
+from semcore.models.tiny import build_tiny, load_tiny, train_tokenizer
+from semcore.protocol import Query, Task, assert_no_query_leak, build_task
+from semcore.retrieval import Ranked, decode_constrained, decode_free
+from semcore.train import TrainConfig, train
+
+DATA_KEYS = ("dataset", "data_path", "image_root", "embedded_train_images", "embedded_test_images",
+             "max_train_images", "max_test_images", "seed")
+ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_size_meaning",
+           "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
+           "image_size", "seed")
+MODEL_KEYS = ("backbone", "finetune", "lora_rank", "tiny_hidden", "tiny_layers", "epochs",
+              "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
+GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size")
+TOKENIZER_VOCAB = 4000
+DECODE_BATCH = 16
+
+
+def _pick(p: Params, keys: tuple[str, ...]) -> dict:
+    return {k: getattr(p, k) for k in keys}
+
+
+# --- data ------------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _corpus(data: str) -> Corpus:
+    return load_corpus(Params(**json.loads(data)))
+
+
+def corpus(p: Params) -> Corpus:
+    return _corpus(json.dumps(_pick(p, DATA_KEYS) | {"image_size": p.image_size}, sort_keys=True))
+
+
+def fingerprint(c: Corpus) -> str:
+    """Identity of a corpus: ids, splits, caption texts and image file sizes."""
+    h = hashlib.sha256()
+    for im in c.images:
+        h.update(f"{im.id}|{im.split}|{im.path.stat().st_size}\n".encode())
+    for cap in c.captions:
+        h.update(f"{cap.id}|{cap.split}|{cap.text}\n".encode())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=4)
+def _images(data: str, size: int) -> dict[str, np.ndarray]:
+    c = _corpus(data)
+    return {im.id: load_rgb(im.path, size)
+            for im in tqdm(c.images, desc="load images", ascii=True, mininterval=2.0)}
+
+
+def images(p: Params) -> dict[str, np.ndarray]:
+    """Every image of the corpus at image_size, in memory (uint8)."""
+    data = json.dumps(_pick(p, DATA_KEYS) | {"image_size": p.image_size}, sort_keys=True)
+    return _images(data, p.image_size)
+
+
+def task(p: Params, direction: str) -> Task:
+    t = build_task(corpus(p), direction, p.caption_source, p.heldout_caption_index)
+    assert_no_query_leak(t)
+    return t
+
+
+def image_vectors(p: Params, image_ids: list[str]) -> np.ndarray:
+    """Frozen image features for embedding-based schemes: 8×8 average-pooled RGB, standardised."""
+    imgs = images(p)
+    feats = []
+    for i in image_ids:
+        a = imgs[i].astype(np.float32)
+        s = a.shape[0] // 8
+        feats.append(a[:s * 8, :s * 8].reshape(8, s, 8, s, 3).mean(axis=(1, 3)).ravel())
+    x = np.stack(feats)
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+
+# --- identifiers -------------------------------------------------------------------------------
+def identifier_key(p: Params, direction: str, method: Method) -> str:
+    return cache.key_of(step="identifiers", corpus=fingerprint(corpus(p)), direction=direction,
+                        params=_pick(p, ID_KEYS), method=method.training_key())
+
+
+def identifiers(p: Params, direction: str, method: Method) -> IdentifierTable:
+    """The identifier of every item (train and test) of one direction under one method."""
+    key = identifier_key(p, direction, method)
+
+    def build(work: Path) -> None:
+        t = task(p, direction)
+        texts = [it.source_text for it in t.items]
+        ids = [it.id for it in t.items]
+        vectors = image_vectors(p, ids) if direction == "t2i" else None
+        inputs = IdentifierInputs(ids, texts, encode_texts(texts), vectors)
+        opts = IdentifierOptions(
+            cluster_size=p.cluster_size, cluster_size_meaning=p.cluster_size_meaning,
+            lexical_length=p.lexical_length, dedup_top_n=p.dedup_top_n,
+            global_id_style=p.global_id_style, global_id_words=p.global_id_words,
+            use_global=method.use_global, dedup=method.dedup, collisions=method.collisions,
+            seed=p.seed)
+        build_identifiers(method.scheme, inputs, opts).save(work / "identifiers.json")
+
+    return IdentifierTable.load(cache.step("identifiers", key, build) / "identifiers.json")
+
+
+# --- training ---------------------------------------------------------------------------------
+def train_key(p: Params, direction: str, method: Method) -> str:
+    return cache.key_of(step="train", identifiers=identifier_key(p, direction, method),
+                        params=_pick(p, MODEL_KEYS))
+
+
+def _encode_pair(bb: Backbone, pair, identifier: str) -> prompts.Encoded:
+    if pair.kind == "image":
+        return prompts.image_query(bb, pair.image_id, identifier)
+    return prompts.text_query(bb, pair.text, identifier)
+
+
+def _load(model_dir: Path, tokenizer_dir: Path) -> Backbone:
+    from transformers import PreTrainedTokenizerFast
+    return load_tiny(model_dir, PreTrainedTokenizerFast.from_pretrained(tokenizer_dir))
+
+
+def trained(p: Params, direction: str, method: Method) -> Backbone:
+    """The backbone fine-tuned on this direction's pairs (query → identifier, item → identifier).
+
+    Corpus (test) items are memorised: their pairs repeat corpus_repeats times per epoch.
+    """
+    key = train_key(p, direction, method)
+
+    def build(work: Path) -> None:
+        t = task(p, direction)
+        table = identifiers(p, direction, method)
+        texts = [pr.text for pr in t.pairs if pr.text] + table.identifiers + prompts.TEMPLATE_WORDS
+        tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
+        tokenizer.save_pretrained(work / "tokenizer")
+        bb = build_tiny(tokenizer, p.image_size, p.tiny_hidden, p.tiny_layers, p.seed)
+        corpus_ids = set(t.corpus_ids)
+        examples = []
+        for pair in t.pairs:
+            repeats = p.corpus_repeats if pair.item_id in corpus_ids else 1
+            examples += [_encode_pair(bb, pair, table.of(pair.item_id))] * repeats
+        cfg = TrainConfig(p.epochs, p.batch_size, p.learning_rate, p.seed,
+                          f"train {direction} {method.name}")
+        train(bb, examples, images(p), cfg, work)
+
+    work = cache.step("train", key, build, resumable=True)
+    return _load(work / "model", work / "tokenizer")
+
+
+def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
+    trained(p, direction, method)
+    path = cache.paths.cache_root() / "train" / train_key(p, direction, method) / "loss_history.json"
+    return json.loads(path.read_text())
+
+
+# --- decoding ---------------------------------------------------------------------------------
+def _query_prompts(bb: Backbone, queries) -> list[tuple[str, prompts.Encoded]]:
+    return [(q.id, prompts.text_query(bb, q.text) if q.text is not None
+             else prompts.image_query(bb, q.image_id)) for q in queries]
+
+
+def _decode(bb: Backbone, p: Params, table: IdentifierTable, queries, beam: int,
+            constrained: bool, desc: str) -> dict[str, Ranked]:
+    fn = decode_constrained if constrained else decode_free
+    return fn(bb, table, _query_prompts(bb, queries), images(p), beam, DECODE_BATCH, p.seed, desc=desc)
+
+
+def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
+    return cache.key_of(step="decode", train=train_key(p, direction, method), beam=beam,
+                        constrained=method.constrained)
+
+
+def decoded(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[str, Ranked]:
+    """Ranked candidate groups for every test query (trie over the test items only)."""
+    beam = beam or p.beam_size
+    key = decode_key(p, direction, method, beam)
+
+    def build(work: Path) -> None:
+        t = task(p, direction)
+        table = identifiers(p, direction, method).subset(list(t.corpus_ids))
+        bb = trained(p, direction, method)
+        start = time.perf_counter()
+        ranked = _decode(bb, p, table, t.queries, beam, method.constrained,
+                         f"decode {direction} {method.name} beam {beam}")
+        seconds = time.perf_counter() - start
+        cache.write_json(work / "ranked.json", {q: r.to_dict() for q, r in ranked.items()})
+        cache.write_json(work / "timing.json", {"seconds": seconds, "queries": len(t.queries)})
+
+    work = cache.step("decode", key, build)
+    return {q: Ranked(**r) for q, r in cache.read_json(work / "ranked.json").items()}
+
+
+def timing(p: Params, direction: str, method: Method, stage: str, beam: int | None = None) -> dict:
+    """Wall-clock seconds of a cached stage ('decode' or 'gsv') as measured when it ran."""
+    beam = beam or p.beam_size
+    key = decode_key(p, direction, method, beam) if stage == "decode" else \
+        final_key(p, direction, method, beam)
+    return cache.read_json(cache.paths.cache_root() / stage / key / "timing.json")
+
+
+# --- GSV ----------------------------------------------------------------------------------------
+def train_queries(p: Params, t: Task, c: Corpus) -> list[Query]:
+    """A seeded sample of train-split queries (the source of GSV training examples)."""
+    if t.direction == "t2i":
+        pool = [Query(cap.id, cap.text, None, frozenset({cap.image_id}))
+                for cap in c.captions_in("train")]
+    else:
+        pool = [Query(im.id, None, im.id, frozenset(cap.id for cap in c.captions_of(im.id)))
+                for im in c.images_in("train")]
+    rng = np.random.default_rng(p.seed)
+    pick = sorted(rng.choice(len(pool), size=min(p.gsv_train_queries, len(pool)), replace=False))
+    return [pool[i] for i in pick]
+
+
+def verifier_key(p: Params, direction: str, method: Method) -> str:
+    return cache.key_of(step="gsv_train", train=train_key(p, direction, method),
+                        params=_pick(p, GSV_KEYS))
+
+
+def verifier(p: Params, direction: str, method: Method) -> Backbone:
+    """The retrieval model further fine-tuned to select the match among its own candidates."""
+    key = verifier_key(p, direction, method)
+
+    def build(work: Path) -> None:
+        t, c = task(p, direction), corpus(p)
+        table = identifiers(p, direction, method)
+        train_ids = [it.id for it in t.items if it.split == "train"]
+        bb = trained(p, direction, method)
+        queries = train_queries(p, t, c)
+        ranked = _decode(bb, p, table.subset(train_ids), queries, p.beam_size, True,
+                         f"GSV candidates {direction} {method.name}")
+        examples = gsv.training_examples(bb, t, table, queries, ranked, p.gsv_k, p.seed)
+        cfg = TrainConfig(p.gsv_epochs, p.batch_size, p.learning_rate / 2, p.seed,
+                          f"train GSV {direction} {method.name}")
+        train(bb, examples, images(p), cfg, work)
+        bb.tokenizer.save_pretrained(work / "tokenizer")
+
+    work = cache.step("gsv_train", key, build, resumable=True)
+    return _load(work / "model", work / "tokenizer")
+
+
+def final_key(p: Params, direction: str, method: Method, beam: int) -> str:
+    return cache.key_of(step="gsv", decode=decode_key(p, direction, method, beam),
+                        verifier=verifier_key(p, direction, method) if method.gsv else None)
+
+
+def rankings(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[str, list[str]]:
+    """Final ranked item ids per test query: decoding, then GSV when the method uses it."""
+    beam = beam or p.beam_size
+    ranked = decoded(p, direction, method, beam)
+    if not method.gsv:
+        return {q: r.items() for q, r in ranked.items()}
+    key = final_key(p, direction, method, beam)
+
+    def build(work: Path) -> None:
+        t = task(p, direction)
+        table = identifiers(p, direction, method)
+        bb = verifier(p, direction, method)
+        start = time.perf_counter()
+        final = gsv.rerank(bb, t, table, list(t.queries), ranked, images(p), p.gsv_k, p.seed)
+        cache.write_json(work / "timing.json", {"seconds": time.perf_counter() - start,
+                                                "queries": len(t.queries)})
+        cache.write_json(work / "rankings.json", final)
+
+    return cache.read_json(cache.step("gsv", key, build) / "rankings.json")
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+def qrels(p: Params, direction: str) -> dict[str, set[str]]:
+    return {q.id: set(q.relevant) for q in task(p, direction).queries}
+
+
+def evaluate(p: Params, direction: str, method: Method, beam: int | None = None) -> dict:
+    """R@1/5/10 and rSum of one run, computed from its final rankings."""
+    scores = metrics.recall_at_k(rankings(p, direction, method, beam), qrels(p, direction))
+    return {"direction": direction, "method": method.name, "label": method.label,
+            "beam": beam or p.beam_size, **scores}

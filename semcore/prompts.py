@@ -1,0 +1,78 @@
+"""Every prompt the backbone sees, as token ids, built in one place.
+
+Retrieval: a query (text or image) followed by "id:"; the target is the identifier and the end
+token. GSV (paper §3.3): the candidates with their lexical IDs, the query, and the instruction
+to select the best match; the target is the chosen candidate's letter. Image placeholders are
+expanded to n_image_tokens IMG_CONTEXT tokens, filled with image features by the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from string import ascii_uppercase
+
+from semcore.models import Backbone
+
+LABELS = ascii_uppercase  # GSV candidate letters; gsv_k ≤ 26
+TEMPLATE_WORDS = ["text:", "image:", "id:", "sentence:", "answer:", "select the image that best "
+                  "matches the sentence.", "select the caption that best matches the image.",
+                  *[f"{c}:" for c in LABELS], *[f" {c}" for c in LABELS]]
+
+
+@dataclass
+class Encoded:
+    """One model input: prompt ids, target ids (empty at inference), and its images in order."""
+
+    prompt: list[int]
+    target: list[int] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+
+def _image(bb: Backbone) -> list[int]:
+    return bb.encode("<img>") + [bb.image_token_id] * bb.n_image_tokens + bb.encode("</img>")
+
+
+def identifier_target(bb: Backbone, identifier: str) -> list[int]:
+    """The tokens decoded for an identifier: exactly what the trie holds."""
+    return bb.encode(" " + identifier) + [bb.eos_id]
+
+
+def text_query(bb: Backbone, text: str, identifier: str | None = None) -> Encoded:
+    prompt = bb.encode(f"text: {text}\nid:")
+    return Encoded(prompt, identifier_target(bb, identifier) if identifier else [])
+
+
+def image_query(bb: Backbone, image_id: str, identifier: str | None = None) -> Encoded:
+    prompt = bb.encode("image: ") + _image(bb) + bb.encode("\nid:")
+    return Encoded(prompt, identifier_target(bb, identifier) if identifier else [], [image_id])
+
+
+def gsv_t2i(bb: Backbone, query: str, candidates: list[tuple[str, str]],
+            answer: int | None = None) -> Encoded:
+    """candidates: (image id, lexical ID) in presentation order; answer: index of the target."""
+    prompt: list[int] = []
+    for label, (image_id, lexical) in zip(LABELS, candidates):
+        prompt += bb.encode(f"{label}: ") + _image(bb) + bb.encode(f" {lexical}\n")
+    prompt += bb.encode(f"sentence: {query}\nselect the image that best matches the sentence.\nanswer:")
+    return Encoded(prompt, _answer(bb, answer), [c[0] for c in candidates])
+
+
+def gsv_i2t(bb: Backbone, image_id: str, candidates: list[tuple[str, str]],
+            answer: int | None = None) -> Encoded:
+    """candidates: (caption text, lexical ID) in presentation order."""
+    prompt = bb.encode("image: ") + _image(bb) + bb.encode("\n")
+    for label, (caption, lexical) in zip(LABELS, candidates):
+        prompt += bb.encode(f"{label}: {caption} ({lexical})\n")
+    prompt += bb.encode("select the caption that best matches the image.\nanswer:")
+    return Encoded(prompt, _answer(bb, answer), [image_id])
+
+
+def label_token_ids(bb: Backbone, k: int) -> list[int]:
+    """The first token of each answer letter; the verifier's score for candidate j."""
+    ids = [bb.encode(f" {c}")[0] for c in LABELS[:k]]
+    if len(set(ids)) != k:
+        raise ValueError("GSV answer letters do not tokenize to distinct first tokens")
+    return ids
+
+
+def _answer(bb: Backbone, answer: int | None) -> list[int]:
+    return [] if answer is None else bb.encode(f" {LABELS[answer]}") + [bb.eos_id]

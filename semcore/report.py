@@ -1,0 +1,132 @@
+"""Tables, figures and run summaries written so that the same results give the same bytes.
+
+Outputs are compared run to run (and committed), so nothing in them may depend on the clock,
+the machine's matplotlibrc or the plotting backend: tables are formatted by hand with fixed
+rules, figures are drawn under one pinned style and saved with pinned metadata, and every file
+is written atomically (semcore.cache) so an interrupted run never leaves half a file.
+"""
+from __future__ import annotations
+
+import io
+import math
+import numbers
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.figure import Figure
+from tabulate import tabulate
+
+from semcore import cache
+
+# --- tables ---------------------------------------------------------------------------------------
+_LATEX = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                        "^": r"\textasciicircum{}"})
+
+
+def _cell(value: Any) -> str:
+    """One decimal for reals, integers as they are, empty for missing values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, numbers.Integral)):
+        return str(value)
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.1f}"
+    return " ".join(str(value).split())  # one line: a newline would break a table row
+
+
+def _numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub markdown table, numeric columns right-aligned (the index is not written)."""
+    rows = [[_cell(v).replace("|", r"\|") for v in row] for row in df.itertuples(index=False)]
+    align = ["right" if _numeric(df[c]) else "left" for c in df.columns]
+    return tabulate(rows, headers=[str(c) for c in df.columns], tablefmt="github",
+                    disable_numparse=True, colalign=align)
+
+
+def latex_table(df: pd.DataFrame, caption: str) -> str:
+    """A booktabs tabular inside a table environment with the caption."""
+    spec = "".join("r" if _numeric(df[c]) else "l" for c in df.columns)
+    line = lambda cells: " & ".join(c.translate(_LATEX) for c in cells) + r" \\"  # noqa: E731
+    body = [line(_cell(v) for v in row) for row in df.itertuples(index=False)]
+    return "\n".join([r"\begin{table}[t]", r"\centering",
+                      rf"\caption{{{' '.join(caption.split()).translate(_LATEX)}}}",
+                      rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+                      line(str(c) for c in df.columns), r"\midrule", *body,
+                      r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
+
+
+def write_table(df: pd.DataFrame, stem: Path, caption: str) -> None:
+    """stem.csv (full precision), stem.md (caption line, then the table) and stem.tex."""
+    stem = Path(stem)
+    cache.atomic_write_text(stem.with_name(stem.name + ".csv"),
+                            df.to_csv(index=False, lineterminator="\n"))
+    cache.atomic_write_text(stem.with_name(stem.name + ".md"),
+                            f"{' '.join(caption.split())}\n\n{markdown_table(df)}\n")
+    cache.atomic_write_text(stem.with_name(stem.name + ".tex"), latex_table(df, caption))
+
+
+# --- figures --------------------------------------------------------------------------------------
+STYLE: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib, so present on every machine
+    "mathtext.fontset": "dejavusans",
+    "text.usetex": False,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "path.simplify": True,
+    "path.simplify_threshold": 0.111111111111,
+    "agg.path.chunksize": 0,
+    "svg.hashsalt": "semcore",
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
+    "pdf.compression": 6,
+    "ps.fonttype": 42,
+}
+PNG_METADATA = {"Software": None}
+PDF_METADATA = {"Creator": "semcore", "Producer": f"matplotlib {mpl.__version__}",
+                "CreationDate": None, "ModDate": None}
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """Draw under matplotlib's built-in defaults plus STYLE, whatever matplotlibrc, seaborn or
+    the notebook set before; the previous settings come back afterwards.
+
+    The pyplot backend is left alone so notebooks still show figures inline; save_figure pins
+    the renderers (Agg for PNG, matplotlib's PDF backend), which is what decides the bytes.
+    """
+    with mpl.rc_context():
+        mpl.style.use("default")
+        mpl.rcParams.update(STYLE)
+        yield
+
+
+def save_figure(fig: Figure, stem: Path) -> None:
+    """stem.png and stem.pdf, byte-identical for the same figure in any run or process."""
+    stem = Path(stem)
+    for ext, backend, metadata in [("png", "agg", PNG_METADATA), ("pdf", "pdf", PDF_METADATA)]:
+        buffer = io.BytesIO()
+        with mpl.rc_context(STYLE):  # save-time settings (dpi, bbox, font embedding) pinned too
+            fig.savefig(buffer, format=ext, backend=backend, metadata=metadata)
+        cache.atomic_write_bytes(stem.with_name(f"{stem.name}.{ext}"), buffer.getvalue())
+
+
+# --- run summaries --------------------------------------------------------------------------------
+def write_run_summary(path: Path, **facts: Any) -> None:
+    """The facts of one run as sorted JSON (no timestamps, so reruns compare equal)."""
+    cache.write_json(Path(path), facts)

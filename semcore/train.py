@@ -1,0 +1,151 @@
+"""One training path for every backbone and task: transformers Trainer, loss on target tokens.
+
+Examples are prompts.Encoded (prompt ids, target ids, image ids). Training is resumable: the
+Trainer checkpoints into the step's work folder every epoch and an interrupted run resumes from
+the last checkpoint; the same seed gives the same loss curve. Progress is a plain tqdm bar
+(tqdm.auto bars do not render under papermill).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging as hf_logging
+
+from semcore.models import Backbone
+from semcore.prompts import Encoded
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    description: str = "train"
+
+
+class _Examples(torch.utils.data.Dataset):
+    def __init__(self, examples: list[Encoded]):
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> Encoded:
+        return self.examples[i]
+
+
+class Collator:
+    """Right-padded prompt+target with labels only on the target; images in placeholder order."""
+
+    def __init__(self, backbone: Backbone, images: dict[str, np.ndarray]):
+        self.bb, self.images = backbone, images
+
+    def __call__(self, batch: list[Encoded]) -> dict[str, torch.Tensor]:
+        width = max(len(e.prompt) + len(e.target) for e in batch)
+        ids = torch.full((len(batch), width), self.bb.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, e in enumerate(batch):
+            seq = e.prompt + e.target
+            ids[row, :len(seq)] = torch.tensor(seq)
+            labels[row, len(e.prompt):len(seq)] = torch.tensor(e.target)
+            mask[row, :len(seq)] = 1
+        out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        image_ids = [i for e in batch for i in e.images]
+        if image_ids:
+            out["pixel_values"] = self.bb.pixel_values([self.images[i] for i in image_ids])
+        return out
+
+
+class _Bar(TrainerCallback):
+    """A plain tqdm bar with the running loss, readable in papermill's output."""
+
+    def __init__(self, description: str):
+        self.description, self.bar = description, None
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.description,
+                        mininterval=2.0, ascii=True)
+
+    def on_step_end(self, args, state, control, **kw):
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs and self.bar is not None:
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+
+    def on_train_end(self, args, state, control, **kw):
+        self.bar.close()
+
+
+class _Trainer(Trainer):
+    """Trainer whose resume loads weights through from_pretrained.
+
+    transformers 5 saves InternVL checkpoints under its legacy key names and the Trainer's raw
+    state-dict load on resume does not map them back (every key reported missing, weights left
+    random); from_pretrained applies the mapping. Adapters (peft) keep the stock path.
+    """
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        model = model or self.model
+        if not hasattr(model, "peft_config") and hasattr(model, "from_pretrained"):
+            loaded = type(model).from_pretrained(resume_from_checkpoint)
+            model.load_state_dict(loaded.state_dict())
+            return
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndarray],
+          cfg: TrainConfig, work_dir: Path) -> list[dict]:
+    """Fine-tune backbone.model in place; returns the loss history (one entry per log step).
+
+    Checkpoints go to work_dir/checkpoints and are removed once training completes; the final
+    weights are saved to work_dir/model.
+    """
+    if not examples:
+        raise ValueError("no training examples")
+    seed_everything(cfg.seed)
+    logging.getLogger("transformers.trainer").setLevel(logging.WARNING)
+    hf_logging.disable_progress_bar()  # weight-saving bars would drown the training bar
+    ckpt_dir = work_dir / "checkpoints"
+    steps_per_epoch = -(-len(examples) // cfg.batch_size)
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir), num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear", warmup_steps=max(1, steps_per_epoch // 4), weight_decay=0.0,
+        logging_steps=max(1, steps_per_epoch // 4), save_strategy="epoch", save_total_limit=1,
+        seed=cfg.seed, data_seed=cfg.seed, report_to=[], disable_tqdm=True,
+        dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    trainer = _Trainer(model=backbone.model, args=args, train_dataset=_Examples(examples),
+                      data_collator=Collator(backbone, images))
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_Bar(cfg.description))
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    trainer.train(resume_from_checkpoint=last)
+    backbone.model.save_pretrained(work_dir / "model")
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    (work_dir / "loss_history.json").write_text(json.dumps(history, indent=1))
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    backbone.model.eval()
+    return history

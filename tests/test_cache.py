@@ -1,0 +1,65 @@
+"""Steps are content-addressed, atomic, and resumable."""
+import pytest
+
+from semcore import cache
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMCORE_CACHE", str(tmp_path))
+
+
+def test_key_depends_on_parts_and_is_stable():
+    assert cache.key_of(a=1, b=[1, 2]) == cache.key_of(b=[1, 2], a=1)
+    assert cache.key_of(a=1) != cache.key_of(a=2)
+
+
+def test_step_builds_once():
+    calls = []
+
+    def build(work):
+        calls.append(1)
+        (work / "x.txt").write_text("done")
+
+    first = cache.step("demo", "k1", build)
+    second = cache.step("demo", "k1", build)
+    assert first == second and (first / "x.txt").read_text() == "done" and calls == [1]
+
+
+def test_interrupted_step_is_not_mistaken_for_complete():
+    def crash(work):
+        (work / "half.txt").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.step("demo", "k2", crash)
+
+    def build(work):
+        assert not (work / "half.txt").exists()  # non-resumable steps start clean
+        (work / "x.txt").write_text("full")
+
+    out = cache.step("demo", "k2", build)
+    assert (out / "x.txt").read_text() == "full" and not (out / "half.txt").exists()
+
+
+def test_resumable_step_gets_its_partial_work_back():
+    def crash(work):
+        (work / "checkpoint").write_text("epoch 1")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.step("train", "k3", crash, resumable=True)
+    seen = []
+
+    def resume(work):
+        seen.append((work / "checkpoint").read_text())
+
+    cache.step("train", "k3", resume, resumable=True)
+    assert seen == ["epoch 1"]
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out" / "a.json"
+    cache.write_json(target, {"x": 1})
+    assert cache.read_json(target) == {"x": 1}
+    assert [p.name for p in target.parent.iterdir()] == ["a.json"]

@@ -1,0 +1,50 @@
+"""Parameters: every profile validates; typos and bad values are errors naming the key."""
+import pytest
+
+from semcore import config, notebook, paths
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in paths.PARAMS.glob("*.yaml")))
+def test_every_profile_loads(profile):
+    p = config.load(paths.PARAMS / f"{profile}.yaml")
+    assert p.profile == profile
+
+
+def test_unknown_key_names_key_and_suggestion():
+    with pytest.raises(config.ParamError, match=r"'beam_szie'.*'beam_size'.*Valid parameters"):
+        config.from_dict({"beam_szie": 10})
+
+
+@pytest.mark.parametrize("key,value", [("beam_size", 0), ("beam_size", "20"), ("epochs", 1.5),
+                                       ("dataset", "flickr"), ("directions", ["t2i", "x"]),
+                                       ("table1_methods", ["semcore", "semcor"]),
+                                       ("learning_rate", -1.0), ("heldout_caption_index", 7)])
+def test_bad_values_name_the_key(key, value):
+    with pytest.raises(config.ParamError, match=key):
+        config.from_dict({key: value})
+
+
+def test_yaml_must_be_flat(tmp_path):
+    f = tmp_path / "x.yaml"
+    f.write_text("profile: x\nnested: {a: 1}\n")
+    with pytest.raises(config.ParamError, match="flat"):
+        config.load(f)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(config.ParamError, match="not found"):
+        config.load(tmp_path / "nope.yaml")
+
+
+def test_unset_path_variable_is_named(monkeypatch):
+    monkeypatch.delenv("SEMCORE_NOWHERE", raising=False)
+    p = config.Params(data_path="$SEMCORE_NOWHERE/flickr8k")
+    with pytest.raises(config.ParamError, match="data_path"):
+        p.resolved_path("data_path")
+
+
+def test_notebook_refuses_injected_unknown_parameter():
+    with pytest.raises(config.ParamError, match="beam_size"):
+        notebook.setup({"profile": "tiny", "overrides": {}, "beam_size": 3})
+    p = notebook.setup({"profile": "tiny", "overrides": {"beam_size": 3}})
+    assert p.beam_size == 3

@@ -1,0 +1,60 @@
+"""The protocol never lets a test query reach identifier construction or training."""
+import dataclasses
+
+import pytest
+
+from semcore import config, methods, pipeline
+from semcore.protocol import LeakError, Pair, assert_no_query_leak, build_task
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory):
+    import os
+    os.environ["SEMCORE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    return config.load("params/tiny.yaml")
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_queries_never_sources_inputs_or_targets(params, direction):
+    corpus = pipeline.corpus(params)
+    task = build_task(corpus, direction, "heldout", 0)
+    assert_no_query_leak(task)
+    query_ids = {q.id for q in task.queries}
+    assert query_ids and not query_ids & {p.source_id for p in task.pairs}
+    assert not query_ids & {it.source_id for it in task.items}
+    if direction == "t2i":
+        # query texts are neither identifier sources nor training inputs (by provenance)
+        test_caps = {c.id: c.text for c in corpus.captions_in("test")}
+        assert len(task.queries) == 4 * len(corpus.images_in("test"))
+        heldout = {it.source_id for it in task.items if it.split == "test"}
+        assert heldout.isdisjoint(query_ids) and heldout <= set(test_caps)
+    else:
+        # the query images are never a training input
+        assert not query_ids & {p.image_id for p in task.pairs if p.kind == "image"}
+    assert set(task.corpus_ids) == {it.id for it in task.items if it.split == "test"}
+
+
+def test_leak_is_detected(params):
+    task = build_task(pipeline.corpus(params), "t2i", "heldout", 0)
+    q = task.queries[0]
+    leaked = Pair("text", q.text, None, next(iter(q.relevant)), q.id, "train_query")
+    with pytest.raises(LeakError):
+        assert_no_query_leak(dataclasses.replace(task, pairs=task.pairs + (leaked,)))
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_identifier_sources_and_training_targets_exclude_queries(params, direction):
+    """End to end through the cached pipeline: the identifier table's source texts for the
+    test corpus are held-out captions, and no query text is in the tokenizer/training texts."""
+    task = pipeline.task(params, direction)
+    table = pipeline.identifiers(params, direction, methods.get("semcore"))
+    assert set(table.item_ids) == {it.id for it in task.items}
+    if direction == "t2i":
+        query_texts = {q.text for q in task.queries}
+        train_texts = {p.text for p in task.pairs if p.text}
+        sources = {it.source_text for it in task.items}
+        # a query text may coincide with another caption's text only by chance; none of the
+        # test queries' own texts is used unless an identical caption exists elsewhere
+        corpus = pipeline.corpus(params)
+        other = {c.text for c in corpus.captions if c.id not in {q.id for q in task.queries}}
+        assert (query_texts & (train_texts | sources)) <= other

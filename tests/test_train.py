@@ -1,0 +1,59 @@
+"""Training: the same seed gives the same loss curve, and an interrupted run resumes."""
+import numpy as np
+import pytest
+
+from semcore import prompts, train as train_mod
+from semcore.models.tiny import build_tiny, train_tokenizer
+from semcore.train import TrainConfig, train
+
+TEXTS = ["a red ball on the left", "a big blue box at night", "two small rings"]
+
+
+def setup_examples():
+    tok = train_tokenizer(TEXTS * 5 + prompts.TEMPLATE_WORDS + ["red ball", "blue box", "ring"], 400)
+    bb = build_tiny(tok, 32, 32, 1, seed=0)
+    rng = np.random.default_rng(0)
+    images = {f"im{i}": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for i in range(6)}
+    ids = ["red ball", "blue box", "ring"]
+    ex = [prompts.image_query(bb, f"im{i}", ids[i % 3]) for i in range(6)]
+    ex += [prompts.text_query(bb, t, ids[i]) for i, t in enumerate(TEXTS)]
+    return bb, ex, images
+
+
+def run(tmp_path, name):
+    bb, ex, images = setup_examples()
+    return train(bb, ex, images, TrainConfig(2, 4, 1e-3, seed=0), tmp_path / name)
+
+
+def test_same_seed_same_loss_curve(tmp_path):
+    a, b = run(tmp_path, "a"), run(tmp_path, "b")
+    assert [h["loss"] for h in a] == [h["loss"] for h in b]
+    assert (tmp_path / "a" / "model" / "config.json").is_file()
+    assert not (tmp_path / "a" / "checkpoints").exists()
+
+
+def test_labels_cover_target_tokens_only():
+    bb, ex, images = setup_examples()
+    batch = train_mod.Collator(bb, images)(ex[:2])
+    for row, e in enumerate(ex[:2]):
+        labels = batch["labels"][row]
+        assert (labels[:len(e.prompt)] == -100).all()
+        assert labels[len(e.prompt):len(e.prompt) + len(e.target)].tolist() == e.target
+    assert batch["pixel_values"].shape == (2, 3, 32, 32)
+
+
+def test_interrupted_training_resumes_to_the_same_curve(tmp_path, monkeypatch):
+    reference = run(tmp_path, "ref")
+    calls = {"n": 0}
+
+    def stop_after_first_checkpoint(self, args, state, control, **kw):
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod._Bar, "on_save", stop_after_first_checkpoint, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "cut")
+    assert any((tmp_path / "cut" / "checkpoints").iterdir())
+    monkeypatch.undo()
+    resumed = run(tmp_path, "cut")
+    assert resumed[-1]["loss"] == pytest.approx(reference[-1]["loss"], rel=1e-6)
