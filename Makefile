@@ -43,7 +43,7 @@ $(PARAMS):
 # cache/ by content, so a re-run only recomputes what a change touched.
 $(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
 	@mkdir -p build/$(PROFILE) $(OUT)
-	$(BIN)/jupytext --quiet --to ipynb -o build/$(PROFILE)/$*.ipynb $<
+	$(BIN)/jupytext --quiet --to ipynb --set-kernel $(KERNEL) -o build/$(PROFILE)/$*.ipynb $<
 	$(BIN)/papermill --log-output --no-progress-bar -k $(KERNEL) -p profile $(PROFILE) \
 		build/$(PROFILE)/$*.ipynb $@.partial.ipynb
 	mv $@.partial.ipynb $@

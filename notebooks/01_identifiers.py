@@ -21,18 +21,17 @@ overrides = {}
 from semcore import methods, notebook, pipeline, report
 
 p = notebook.setup(globals())
-schemes = methods.distinct_models(methods.resolve(p.table1_methods + p.table3_ablations))
+planned = pipeline.planned_models(p)
 
 # %%
 import pandas as pd
 
 rows = []
-for direction in p.directions:
+for direction, m in planned:
     corpus_ids = pipeline.task(p, direction).corpus_ids
-    for m in schemes:
-        table = pipeline.identifiers(p, direction, m).subset(list(corpus_ids))
-        rows.append({"direction": direction, "method": m.label, "scheme": m.scheme,
-                     **table.collision_stats()})
+    table = pipeline.identifiers(p, direction, m).subset(list(corpus_ids))
+    rows.append({"direction": direction, "method": m.label, "scheme": m.scheme,
+                 **table.collision_stats()})
 stats = pd.DataFrame(rows)
 report.write_table(stats, notebook.out_dir(p, "tables") / "identifier_collisions",
                    f"Identifier collisions over the test corpus ({p.profile} profile).")
@@ -46,8 +45,8 @@ stats
 t2i = "t2i" if "t2i" in p.directions else p.directions[0]
 task = pipeline.task(p, t2i)
 shown = list(task.corpus_ids[:8])
-tables = {m.label: pipeline.identifiers(p, t2i, m) for m in schemes}
-sid = tables[methods.get("semcore").label] if "semcore" in [m.name for m in schemes] else None
+tables = {m.label: pipeline.identifiers(p, t2i, m) for d, m in planned if d == t2i}
+sid = pipeline.identifiers(p, t2i, methods.get("semcore"))
 examples = pd.DataFrame({"item": shown, "source text": [task.item(i).source_text for i in shown],
                          **{label: [tb.render(i) for i in shown]
                             for label, tb in tables.items()}})
@@ -70,11 +69,10 @@ with report.figure_style():
     ax1.set_xlabel("identifier length (words)")
     ax1.set_ylabel("items")
     ax1.legend(fontsize=6)
-    if sid is not None:
-        sizes = sorted(sid.info["cluster_sizes"], reverse=True)
-        ax2.bar(range(len(sizes)), sizes)
-        ax2.set_xlabel("SID cluster (sorted)")
-        ax2.set_ylabel("items")
+    sizes = sorted(sid.info["cluster_sizes"], reverse=True)
+    ax2.bar(range(len(sizes)), sizes)
+    ax2.set_xlabel("SID cluster (sorted)")
+    ax2.set_ylabel("items")
     report.save_figure(fig, notebook.out_dir(p, "figures") / "01_identifier_lengths")
 plt.show()
 

@@ -17,15 +17,10 @@ profile = "embedded"
 overrides = {}
 
 # %%
-from semcore import methods, notebook, pipeline, report
+from semcore import notebook, pipeline, report
 
 p = notebook.setup(globals())
-models = methods.distinct_models(methods.resolve(p.table1_methods + p.table3_ablations))
-histories = {}
-for direction in p.directions:
-    for m in models:
-        pipeline.trained(p, direction, m)
-        histories[(direction, m.label)] = pipeline.loss_history(p, direction, m)
+histories = {(d, m.label): pipeline.loss_history(p, d, m) for d, m in pipeline.planned_models(p)}
 
 # %%
 import matplotlib.pyplot as plt

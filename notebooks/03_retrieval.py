@@ -21,12 +21,8 @@ import pandas as pd
 from semcore import methods, notebook, pipeline, report
 
 p = notebook.setup(globals())
-used = methods.resolve(p.table1_methods + p.table3_ablations)
-rows = []
-for direction in p.directions:
-    for m in used:
-        without_gsv = methods.Method(**{**m.to_dict(), "gsv": False})
-        rows.append(pipeline.evaluate(p, direction, without_gsv))
+runs = pipeline.planned_runs(p)
+rows = [pipeline.evaluate(p, d, methods.without_gsv(m)) for d, m in runs]
 before_gsv = pd.DataFrame(rows)
 before_gsv
 
@@ -42,5 +38,4 @@ beams
 
 # %%
 notebook.summary(p, "03_retrieval", before_gsv=rows, beam_sweep=beam_rows,
-                 decode_seconds={f"{d}/{m.name}": pipeline.timing(p, d, m, "decode")
-                                 for d in p.directions for m in used})
+                 decode_seconds={f"{d}/{m.name}": pipeline.timing(p, d, m, "decode") for d, m in runs})

@@ -69,6 +69,7 @@ class Params:
 
     # --- what the report notebooks run ------------------------------------------------
     directions: list[str] = field(default_factory=lambda: ["t2i", "i2t"])
+    ablation_directions: list[str] = field(default_factory=lambda: ["t2i"])  # Table 3 (paper: T2I)
     table1_methods: list[str] = field(
         default_factory=lambda: ["grace_numeric", "grace_structured", "semcore"])
     table3_ablations: list[str] = field(
@@ -120,6 +121,9 @@ def _check_ranges(p: Params) -> None:
     if bad or not p.directions:
         raise ParamError(f"parameter 'directions' must be a non-empty subset of {DIRECTIONS}, "
                          f"got {p.directions!r}")
+    if any(d not in p.directions for d in p.ablation_directions):
+        raise ParamError("parameter 'ablation_directions' must be a subset of 'directions' "
+                         f"{p.directions!r}, got {p.ablation_directions!r}")
     if any(b <= 0 for b in p.beam_sweep):
         raise ParamError(f"parameter 'beam_sweep' must hold positive beam sizes, got {p.beam_sweep!r}")
     # method names are checked against the registry in semcore.methods (imported lazily

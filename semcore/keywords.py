@@ -28,7 +28,9 @@ CAPTION_WORDS = frozenset({
     "under", "up",
     "alone", "bill", "empty", "fire", "full", "thick", "thin", "together",
 })
-CAPTION_STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS - CAPTION_WORDS)
+# Caption boilerplate that says nothing about what is shown ("a picture of", "this shows").
+CAPTION_FILLER = frozenset({"image", "picture", "photo", "photograph", "shows", "showing"})
+CAPTION_STOP_WORDS: frozenset[str] = frozenset(ENGLISH_STOP_WORDS - CAPTION_WORDS | CAPTION_FILLER)
 
 
 def caption_vectorizer() -> CountVectorizer:

@@ -65,3 +65,8 @@ def distinct_models(used: list[Method]) -> list[Method]:
     for m in used:
         seen.setdefault(repr(sorted(m.training_key().items())), m)
     return list(seen.values())
+
+
+def without_gsv(m: Method) -> Method:
+    """The same run stopped before GSV (its decoding-only ranking)."""
+    return Method(**{**m.to_dict(), "gsv": False})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,15 @@ from semcore import cache, config, paths
 
 DECLARED = {"profile", "overrides"}
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_PARAMETER_TYPES = (str, int, float, bool, list, dict, tuple, type(None))  # what papermill injects
 _STARTED: dict[str, float] = {}
 
 
 def setup(namespace: dict[str, Any]) -> config.Params:
-    """Validate the notebook's parameters; call it first thing after the parameters cell,
-    with only `from semcore import ...` before it."""
+    """Validate the notebook's parameters; call it first thing after the parameters cell
+    (only imports may come before it)."""
     extra = sorted(k for k, v in namespace.items() if not k.startswith("_")
-                   and k not in DECLARED | _IPYTHON and not isinstance(v, types.ModuleType))
+                   and k not in DECLARED | _IPYTHON and isinstance(v, _PARAMETER_TYPES))
     if extra:
         raise config.ParamError(f"unknown notebook parameter(s) {extra}: pass parameters as "
                                 "`-p profile NAME` and `-y 'overrides: {key: value}'`; "

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, gsv, metrics, prompts
+from semcore import cache, gsv, methods, metrics, prompts
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -43,6 +43,20 @@ DECODE_BATCH = 16
 
 def _pick(p: Params, keys: tuple[str, ...]) -> dict:
     return {k: getattr(p, k) for k in keys}
+
+
+def planned_runs(p: Params) -> list[tuple[str, Method]]:
+    """Every (direction, method) the profile's tables need: Tables 1–2 in each direction,
+    the Table 3 ablations in ablation_directions."""
+    runs = [(d, m) for d in p.directions for m in methods.resolve(p.table1_methods)]
+    runs += [(d, m) for d in p.ablation_directions for m in methods.resolve(p.table3_ablations)]
+    return list(dict.fromkeys(runs))
+
+
+def planned_models(p: Params) -> list[tuple[str, Method]]:
+    """One (direction, method) per distinct trained model among the planned runs."""
+    return [(d, m) for d in p.directions
+            for m in methods.distinct_models([m for dd, m in planned_runs(p) if dd == d])]
 
 
 # --- data ------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ RELATIONS = {"left": ("to the left of", "on the left of", "left of"),
 OPENERS = ("", "", "there is ", "a picture of ", "an image of ", "this shows ")
 
 # how often a caption mentions each attribute: low enough that captions are ambiguous
-P_SHAPE, P_COLOUR, P_SIZE, P_POSITION, P_SCENE, P_SECOND = 0.75, 0.7, 0.45, 0.45, 0.5, 0.6
+P_SHAPE, P_COLOUR, P_SIZE, P_POSITION, P_SCENE, P_SECOND = 0.85, 0.85, 0.5, 0.5, 0.6, 0.6
 NOISE_STD = 6.0
 CAPTIONS_PER_IMAGE = 5
 

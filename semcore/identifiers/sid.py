@@ -3,16 +3,19 @@
 SID = global ID + lexical ID. The global ID names the item's K-Means cluster (over sentence
 embeddings of its source text) by the cluster's top class-based TF-IDF word(s) (equation 2) or
 by its number; the lexical ID is the item's top KeyBERT keywords, with the cluster's top
-c-TF-IDF words removed when deduplicating (appendix A.1: top 5).
+c-TF-IDF words removed when deduplicating (appendix A.1: top 5). Clusters that share a best
+word are told apart by a number ("dog 1", "dog 2"), so every cluster has its own global ID.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
 
-from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable, add_suffixes
+from semcore.identifiers.base import (IdentifierInputs, IdentifierOptions, IdentifierTable,
+                                      add_suffixes)
 from semcore.keywords import class_tfidf, keybert_keywords, top_cluster_words
 
 N_INIT = 4  # K-Means restarts; fixed so that a seed fixes the clustering
@@ -50,25 +53,27 @@ def assemble(scheme: str, item_ids: list[str], global_parts: list[str],
 
 def global_names(ranked: list[list[str]], weights: list[float], sizes: list[int],
                  n_words: int) -> list[str]:
-    """One distinct name per non-empty cluster from its ranked c-TF-IDF words.
+    """One distinct name per non-empty cluster: its top n_words c-TF-IDF words.
 
-    Several clusters often share a best word (Flickr has many dog clusters), and identical
-    names would merge their items' global IDs. So clusters choose in order of their best
-    word's weight (then index): each takes its top n_words words, and while that name is
-    already taken, replaces the last word by its next-best word. A cluster that runs out of
-    words appends its cluster number. Empty clusters get "".
+    Several clusters often share their best word (Flickr8k has many "dog" clusters). Their
+    names get a number, 1, 2, ... in order of the best word's weight (then cluster index):
+    "dog 1", "dog 2". The word stays the one equation 2 ranks first; falling back to a
+    next-best word gave misleading names ("through", "poles") and dedup would still drop the
+    real top word. A cluster without any usable word is numbered the same way (name "1", ...).
+    Empty clusters get "".
     """
+    base = [" ".join(r[:n_words]) if size else None for r, size in zip(ranked, sizes)]
+    shared = Counter(b for b in base if b is not None)
     names = [""] * len(ranked)
-    taken: set[str] = set()
+    seen: Counter[str] = Counter()
     for c in sorted(range(len(ranked)), key=lambda c: (-weights[c], c)):
-        if sizes[c] == 0:
+        b = base[c]
+        if b is None:
             continue
-        head, tail = ranked[c][:n_words - 1], ranked[c][n_words - 1:]
-        candidates = (" ".join(head + [w]) for w in tail)
-        name = next((s for s in candidates if s not in taken),
-                    " ".join(ranked[c][:n_words] + [str(c)]))
-        names[c] = name
-        taken.add(name)
+        if shared[b] > 1 or not b:
+            seen[b] += 1
+            b = f"{b} {seen[b]}".strip()
+        names[c] = b
     return names
 
 
@@ -112,16 +117,17 @@ def cluster_items(inputs: IdentifierInputs, opts: IdentifierOptions) -> Clusters
 def build_sid(inputs: IdentifierInputs, opts: IdentifierOptions) -> IdentifierTable:
     """SID per item: "<global ID> <lexical ID>" (lexical only when not opts.use_global).
 
-    With opts.dedup the lexical ID skips the cluster's top dedup_top_n c-TF-IDF words and the
-    words of its global ID (they differ when a shared best word was given to another cluster).
-    An item left without any identifier word (no global ID, no usable caption word) is
-    "untitled", so that every identifier is decodable.
+    With opts.dedup the lexical ID skips the cluster's top dedup_top_n c-TF-IDF words (and, for
+    word global IDs, the global ID's words, in case global_id_words > dedup_top_n). A caption
+    with fewer usable words gets a shorter lexical ID, possibly none (the SID is then the
+    global ID alone); without a global ID such an item is "untitled", so that every
+    identifier can be decoded.
     """
     cl = cluster_items(inputs, opts)
     exclude = None
     if opts.dedup:
-        per_cluster = [set(r[:opts.dedup_top_n]) | set(name.split())
-                       for r, name in zip(cl.ranked, cl.names)]
+        in_name = opts.global_id_words if opts.global_id_style == "words" else 0
+        per_cluster = [set(r[:max(opts.dedup_top_n, in_name)]) for r in cl.ranked]
         exclude = [per_cluster[c] for c in cl.labels]
     keywords = keybert_keywords(inputs.texts, inputs.text_embeddings, opts.lexical_length,
                                 exclude)

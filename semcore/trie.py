@@ -1,0 +1,236 @@
+"""Prefix trie over tokenized identifiers, stored as flat sorted arrays for batched decoding.
+
+Trie-constrained beam search asks, at every step and for every batch × beam row, "which tokens
+may follow this prefix?". A pointer-based trie answers that with a Python loop over rows; here
+the whole trie is two arrays, so one step for all rows is a `torch.searchsorted`:
+
+- `keys[e] = parent * vocab_size + token` for every edge e, sorted ascending;
+- `child[e]`, the node that edge leads to.
+
+The children of node p are the contiguous run of keys in `[p * V, (p + 1) * V)`, already in token
+order, so "allowed tokens" is two searchsorted calls plus a `repeat_interleave`. Node 0 is the
+root; nodes are numbered in depth-first (lexicographic) order.
+
+That sparse scatter costs time per allowed (row, token) pair, and near the root of a large trie
+a node can have thousands of children (every first keyword of a popular cluster). The nodes
+with the most children (at least V / 64) therefore also keep their allowed set as a dense bool
+row, which `allowed_mask` copies instead of scattering; that keeps a decoding step about as
+cheap for 1e6 identifiers as for 1e3. The rows are capped at 8 bytes per edge in total (the
+size of `keys`); in practice they are a few MB. (Bit-packed rows would be 8x smaller but
+unpacking them in torch cost ~10x the copy.)
+
+The trie is built without a per-node Python object: the sequences are sorted lexicographically,
+and sequence i creates exactly the nodes for its positions at or beyond its longest common
+prefix with sequence i-1. That keeps 1e6 identifiers of ~10 tokens to a few seconds and a few
+hundred MB at peak (benchmarks/bench_trie.py).
+
+Identifiers must be prefix-free: callers end every identifier with an end token (e.g. eos) that
+occurs nowhere else, so a complete identifier is exactly a node without children (a leaf).
+Identical sequences share a leaf; each leaf keeps the indices of all sequences that end there,
+which is how a decoded identifier maps back to the items (or groups) it stands for.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_NEVER = -(2 ** 62)  # matches no key: below every node * vocab_size + token
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on tensors is ambiguous
+class Trie:
+    """Flat prefix trie; build with `Trie.build`, persist with `save` / `load`."""
+
+    keys: torch.Tensor        # int64 [E], sorted: parent * vocab_size + token
+    child: torch.Tensor       # int32 [E], node reached by edge e
+    leaf_nodes: torch.Tensor  # int64 [n], leaf of each sequence, ascending
+    leaf_items: torch.Tensor  # int64 [n], original index of the sequence at that position
+    dense_nodes: torch.Tensor  # int64 [k], ascending: the nodes with the most children
+    dense_rows: torch.Tensor   # bool [k, V], their allowed tokens
+    vocab_size: int
+    num_nodes: int
+    max_length: int           # longest sequence, i.e. the max_new_tokens a decoder needs
+
+    @classmethod
+    def build(cls, sequences: Sequence[Sequence[int]], vocab_size: int) -> Trie:
+        """Trie of `sequences` (token ids in [0, vocab_size)); duplicates share a leaf.
+
+        Raises ValueError for an empty sequence, an out-of-range token, or a sequence that is a
+        proper prefix of another (its end could not be told from an inner node).
+        """
+        n = len(sequences)
+        if n == 0:
+            raise ValueError("cannot build a trie of no sequences")
+        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=n)
+        if lengths.min() == 0:
+            raise ValueError(f"sequence {int(np.argmin(lengths))} is empty")
+        flat = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
+        if flat.min() < 0 or flat.max() >= vocab_size:
+            raise ValueError(f"token ids must lie in [0, {vocab_size})")
+        width = int(lengths.max())
+        # int32 halves the [n, width] working arrays; a vocabulary never nears 2**31.
+        padded = np.full((n, width), -1, dtype=np.int32)  # -1 sorts a prefix before its extensions
+        starts = np.cumsum(lengths) - lengths
+        rows = np.repeat(np.arange(n), lengths)
+        padded[rows, np.arange(flat.size) - starts[rows]] = flat
+        del flat, rows
+        order = np.lexsort(padded.T[::-1])  # last key is primary: sort by column 0, then 1, ...
+        padded, lengths = padded[order], lengths[order]
+
+        lcp = _lcp_with_previous(padded, lengths)
+        prefix_of_next = (lcp[1:] == lengths[:-1]) & (lengths[:-1] < lengths[1:])
+        if prefix_of_next.any():
+            short, long = (int(o[prefix_of_next][0]) for o in (order[:-1], order[1:]))
+            raise ValueError(f"sequence {short} is a proper prefix of sequence {long}; end every "
+                             "identifier with an end token that occurs nowhere else")
+
+        cols = np.arange(width)
+        is_new = (cols >= lcp[:, None]) & (cols < lengths[:, None])  # positions that create a node
+        new_id = np.cumsum(is_new.ravel(), dtype=np.int32).reshape(n, width)  # 1.. in DFS order
+        node_at = _fill_shared(new_id, is_new)  # node of prefix [:j+1] of every sorted sequence
+        del new_id
+        parent = np.concatenate([np.zeros((n, 1), np.int32), node_at[:, :-1]], axis=1)[is_new]
+        token = padded[is_new]
+        child = node_at[is_new]
+        leaves = node_at[np.arange(n), lengths - 1].astype(np.int64)
+        del padded, node_at, is_new
+
+        keys = parent.astype(np.int64) * vocab_size + token
+        dense_nodes, dense_rows = _dense_rows(parent, token, vocab_size)
+        del parent, token
+        edge_order = np.argsort(keys)
+        return cls(keys=torch.from_numpy(keys[edge_order]),
+                   child=torch.from_numpy(child[edge_order]),
+                   leaf_nodes=torch.from_numpy(leaves), leaf_items=torch.from_numpy(order),
+                   dense_nodes=torch.from_numpy(dense_nodes),
+                   dense_rows=torch.from_numpy(dense_rows),
+                   vocab_size=int(vocab_size), num_nodes=int(child.size) + 1, max_length=width)
+
+    def __len__(self) -> int:
+        """Number of sequences the trie was built from (duplicates counted)."""
+        return int(self.leaf_items.numel())
+
+    def to(self, device: torch.device | str) -> Trie:
+        """The same trie with its arrays on `device` (the decoder's logits device)."""
+        return replace(self, **{name: t.to(device) for name, t in self._arrays().items()})
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the trie's arrays."""
+        return sum(t.numel() * t.element_size() for t in self._arrays().values())
+
+    def _arrays(self) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)}
+
+    def walk(self, prefixes: torch.Tensor) -> torch.Tensor:
+        """Node reached by each row of `prefixes` [N, t], or -1 where the row left the trie.
+
+        Vectorized over rows; loops only over the t positions (one searchsorted each).
+        """
+        prefixes = prefixes.to(self.keys.device).long()
+        # A token outside the vocabulary could alias another node's key (node * V + V + 1 is
+        # (node + 1) * V + 1); mapped to _NEVER its key is negative, like any key from node -1.
+        in_vocab = (prefixes >= 0) & (prefixes < self.vocab_size)
+        tokens = torch.where(in_vocab, prefixes, _NEVER)
+        node = torch.zeros(prefixes.shape[0], dtype=torch.long, device=self.keys.device)
+        last = self.keys.numel() - 1
+        for token in tokens.unbind(dim=1):
+            key = torch.add(token, node, alpha=self.vocab_size)
+            pos = torch.searchsorted(self.keys, key).clamp_(max=last)
+            node = torch.where(self.keys[pos] == key, self.child[pos].long(), -1)
+        return node
+
+    def allowed_tokens(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sparse allowed sets as (row, token) pairs: the children of each node in `nodes` [N].
+
+        Leaves and -1 contribute no pair. Tokens come out ascending within each row.
+        """
+        nodes = nodes.to(self.keys.device).long()
+        base = nodes.clamp(min=0) * self.vocab_size
+        lo = torch.searchsorted(self.keys, base)
+        hi = torch.searchsorted(self.keys, base + self.vocab_size)
+        counts = torch.where(nodes >= 0, hi - lo, 0)
+        row_start = torch.cumsum(counts, 0) - counts
+        rows = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), counts)
+        pos = torch.arange(rows.numel(), device=nodes.device) + (lo - row_start)[rows]
+        return rows, self.keys[pos] - base[rows]
+
+    def allowed_mask(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Dense BoolTensor [N, vocab_size]: True where the token may follow the node."""
+        nodes = nodes.to(self.keys.device).long()
+        mask = torch.zeros(nodes.numel(), self.vocab_size, dtype=torch.bool,
+                           device=self.keys.device)
+        if self.dense_nodes.numel():
+            slot = torch.searchsorted(self.dense_nodes, nodes)
+            slot.clamp_(max=self.dense_nodes.numel() - 1)
+            is_dense = self.dense_nodes[slot] == nodes
+            heavy = is_dense.nonzero().flatten()
+            mask[heavy] = self.dense_rows[slot[heavy]]
+            nodes = torch.where(is_dense, -1, nodes)  # scatter only the remaining rows
+        rows, tokens = self.allowed_tokens(nodes)
+        mask[rows, tokens] = True
+        return mask
+
+    def lookup(self, sequence: Sequence[int]) -> list[int]:
+        """Indices of the input sequences equal to `sequence`; [] if it is no full identifier."""
+        if len(sequence) == 0:
+            return []
+        node = self.walk(torch.tensor([list(sequence)], dtype=torch.long))
+        lo, hi = (int(torch.searchsorted(self.leaf_nodes, node, right=r)) for r in (False, True))
+        return sorted(self.leaf_items[lo:hi].tolist())
+
+    def save(self, path: str | Path) -> None:
+        """Write the arrays to an uncompressed .npz (loads with a plain read, no rebuild)."""
+        with open(path, "wb") as f:
+            np.savez(f, **{name: t.cpu().numpy() for name, t in self._arrays().items()},
+                     meta=np.array([self.vocab_size, self.num_nodes, self.max_length]))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trie:
+        """Inverse of `save`."""
+        with np.load(path) as z:
+            vocab_size, num_nodes, max_length = (int(v) for v in z["meta"])
+            arrays = {name: torch.from_numpy(z[name]) for name in z.files if name != "meta"}
+        return cls(**arrays, vocab_size=vocab_size, num_nodes=num_nodes, max_length=max_length)
+
+
+def _lcp_with_previous(padded: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Common-prefix length of each sorted sequence with the one before it (0 for the first)."""
+    differs = padded[1:] != padded[:-1]
+    first_diff = np.where(differs.any(axis=1), differs.argmax(axis=1), padded.shape[1])
+    lcp = np.minimum(first_diff, np.minimum(lengths[1:], lengths[:-1]))
+    return np.concatenate([[0], lcp])
+
+
+def _fill_shared(new_id: np.ndarray, is_new: np.ndarray) -> np.ndarray:
+    """Node id at every (sorted sequence, position): its own new node, else the node of the
+    nearest earlier sequence that created one at that position (sorting makes that the shared
+    prefix). Column by column, so the temporaries are one column long."""
+    node_at = np.empty_like(new_id)
+    rows = np.arange(new_id.shape[0], dtype=np.int32)
+    for j in range(new_id.shape[1]):
+        owner = np.maximum.accumulate(np.where(is_new[:, j], rows, 0))
+        node_at[:, j] = new_id[owner, j]
+    return node_at
+
+
+def _dense_rows(parent: np.ndarray, token: np.ndarray,
+                vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense allowed sets of the nodes with at least max(2, V / 64) children (a single child is
+    cheaper to scatter), the largest first, as many as fit in 8 bytes per edge."""
+    counts = np.bincount(parent)
+    candidates = np.flatnonzero(counts >= max(2, vocab_size // 64))
+    budget = 8 * parent.size // vocab_size
+    dense_nodes = np.sort(candidates[np.argsort(-counts[candidates], kind="stable")[:budget]])
+    slot = np.full(counts.size, -1, dtype=np.int64)
+    slot[dense_nodes] = np.arange(dense_nodes.size)
+    slot = slot[parent]
+    rows = np.zeros((dense_nodes.size, vocab_size), dtype=bool)
+    rows[slot[slot >= 0], token[slot >= 0]] = True
+    return dense_nodes.astype(np.int64), rows
