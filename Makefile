@@ -56,6 +56,9 @@ $(foreach n,$(shell seq 2 $(words $(EXECUTED))),$(eval $(call after_previous,$(n
 test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 	$(BIN)/pytest -q
 
+bench: $(STAMP)  ## benchmarks that print their figures (trie build, memory, step time)
+	$(BIN)/python benchmarks/bench_trie.py
+
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done
 	@du -sh cache 2>/dev/null || echo "cache empty"

@@ -9,7 +9,7 @@
 # normalised string match.
 #
 # R@K is the percentage of queries with a correct item in the top K (for I2T an image's rank is
-# the best rank of any of its five captions); rSum here is R@1+R@5+R@10 (the paper's is R@1+R@5).
+# the best rank of any of its five captions); rSum is the paper's R@1+R@5 (R@10 is shown beside it).
 
 # %% tags=["parameters"]
 profile = "embedded"

@@ -22,8 +22,8 @@ where = (f"Ours: {p.profile} profile ({pipeline.corpus(p).name} data), backbone 
 
 def results(direction: str, names: list[str], beam: int | None = None) -> pd.DataFrame:
     rows = [pipeline.evaluate(p, direction, methods.get(n), beam) for n in names]
-    df = pd.DataFrame(rows)
-    return df.rename(columns={"label": "method"})[["method", "R@1", "R@5", "R@10", "rSum", "queries"]]
+    df = pd.DataFrame(rows).drop(columns="method").rename(columns={"label": "method"})
+    return df[["method", "R@1", "R@5", "R@10", "rSum", "queries"]]
 
 
 # %% [markdown]

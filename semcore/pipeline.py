@@ -305,7 +305,9 @@ def qrels(p: Params, direction: str) -> dict[str, set[str]]:
 
 
 def evaluate(p: Params, direction: str, method: Method, beam: int | None = None) -> dict:
-    """R@1/5/10 and rSum of one run, computed from its final rankings."""
-    scores = metrics.recall_at_k(rankings(p, direction, method, beam), qrels(p, direction))
+    """R@1/5/10 and rSum of one run, from its final rankings. rSum is the paper's: R@1 + R@5."""
+    final, relevant = rankings(p, direction, method, beam), qrels(p, direction)
+    scores = metrics.recall_at_k(final, relevant, ks=(1, 5))
+    scores["R@10"] = metrics.recall_at_k(final, relevant, ks=(10,))["R@10"]
     return {"direction": direction, "method": method.name, "label": method.label,
             "beam": beam or p.beam_size, **scores}

@@ -1,0 +1,84 @@
+"""GSV: candidate aggregation, prompts, position-bias control, and no answer leakage."""
+from collections import Counter
+
+import pytest
+
+from semcore import gsv, prompts
+from semcore.identifiers.base import IdentifierTable
+from semcore.models.tiny import build_tiny, train_tokenizer
+from semcore.protocol import Item, Query, Task
+from semcore.retrieval import Ranked
+
+
+@pytest.fixture(scope="module")
+def bb():
+    texts = ["a red ball on the left", "a big blue box", "two rings at night"] + prompts.TEMPLATE_WORDS
+    return build_tiny(train_tokenizer(texts * 3, 600), 32, 32, 1, seed=0)
+
+
+def make_task(direction):
+    items = tuple(Item(f"i{n}", "test", f"caption number {n}", f"c{n}", f"im{n}") for n in range(12))
+    return Task(direction, items, tuple(it.id for it in items), (), ())
+
+
+def table():
+    ids = [f"i{n}" for n in range(12)]
+    return IdentifierTable("sid", ids, [f"g lex{n}" for n in range(12)], ["g"] * 12,
+                           [f"lex{n}" for n in range(12)], [""] * 12)
+
+
+def test_candidates_keep_groups_whole_and_cap():
+    r = Ranked([["a"], ["b", "c", "d"], ["e"]], ["x", "y", "z"], [-1.0, -2.0, -3.0])
+    assert gsv.candidates(r, 2) == ["a", "b", "c", "d"]
+    many = Ranked([[f"i{n}"] for n in range(40)], [str(n) for n in range(40)], [0.0] * 40)
+    assert len(gsv.candidates(many, 30)) == len(prompts.LABELS)
+
+
+def test_presentation_order_is_seeded_permutation():
+    order = gsv.presentation_order("q1", 10, seed=0)
+    assert sorted(order) == list(range(10)) and order == gsv.presentation_order("q1", 10, seed=0)
+    assert order != gsv.presentation_order("q1", 10, seed=1)
+
+
+def test_answer_position_is_uniform(bb):
+    """The correct candidate is ranked first by decoding, yet shown at every position equally
+    often: a verifier cannot learn a position shortcut."""
+    task, tb = make_task("t2i"), table()
+    queries = [Query(f"q{n}", "a red ball", None, frozenset({"i0"})) for n in range(1000)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(10)], [""] * 10, [0.0] * 10) for q in queries}
+    answers = Counter()
+    for q in queries:
+        shown = [gsv.candidates(ranked[q.id], 10)[i] for i in gsv.presentation_order(q.id, 10, 0)]
+        answers[shown.index("i0")] += 1
+    assert set(answers) == set(range(10))
+    assert all(70 <= c <= 130 for c in answers.values()), answers
+
+
+def test_missed_positive_is_added_and_answer_points_to_it(bb):
+    task, tb = make_task("t2i"), table()
+    q = Query("q", "a red ball", None, frozenset({"i11"}))
+    ranked = {"q": Ranked([[f"i{n}"] for n in range(5)], [""] * 5, [0.0] * 5)}
+    (example,) = gsv.training_examples(bb, task, tb, [q], ranked, k=5, seed=0)
+    assert example.images.count("i11") == 1 and len(example.images) == 5
+    letter = bb.tokenizer.decode(example.target[:-1]).strip()
+    assert example.images[prompts.LABELS.index(letter)] == "i11"
+
+
+def test_i2t_ground_truth_appears_only_as_candidate(bb):
+    """The query image's own captions are shown only among the candidates, never elsewhere."""
+    task, tb = make_task("i2t"), table()
+    q = Query("im3", None, "im3", frozenset({"i3"}))
+    ranked = {"im3": Ranked([["i3"], ["i4"], ["i5"]], [""] * 3, [0.0] * 3)}
+    (example,) = gsv.training_examples(bb, task, tb, [q], ranked, k=3, seed=0)
+    text = bb.tokenizer.decode(example.prompt)
+    assert text.count("caption number 3") == 1
+    assert example.images == ["im3"]
+
+
+def test_t2i_prompt_has_candidates_then_query_then_instruction(bb):
+    enc = prompts.gsv_t2i(bb, "a red ball", [("i1", "lex1"), ("i2", "lex2")], answer=1)
+    text = bb.tokenizer.decode(enc.prompt)
+    assert text.index("A:") < text.index("lex1") < text.index("B:") < text.index("lex2") \
+        < text.index("sentence: a red ball") < text.index("select the image")
+    assert enc.prompt.count(bb.image_token_id) == 2 * bb.n_image_tokens
+    assert bb.tokenizer.decode(enc.target[:-1]).strip() == "B"
