@@ -51,9 +51,8 @@ class Params:
     text_encoder: Literal["all-MiniLM-L6-v2"] = "all-MiniLM-L6-v2"
 
     # --- backbone and training (paper §3.4, appendix A.1) ------------------------------
-    backbone: Literal["tiny"] = "tiny"
-    finetune: Literal["full", "lora"] = "full"
-    lora_rank: int = 16
+    backbone: Literal["tiny"] = "tiny"  # smol and InternVL2.5 backbones: not yet
+    finetune: Literal["full"] = "full"  # LoRA: not yet
     tiny_hidden: int = 128
     tiny_layers: int = 2
     epochs: int = 5
@@ -98,7 +97,7 @@ class Params:
 
 
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
-             "lexical_length", "lora_rank", "tiny_hidden", "tiny_layers", "epochs",
+             "lexical_length", "tiny_hidden", "tiny_layers", "epochs",
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats")
 _NON_NEGATIVE = ("max_train_images", "max_test_images", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
@@ -114,6 +113,10 @@ def _check_ranges(p: Params) -> None:
             raise ParamError(f"parameter {key!r} must be >= 0, got {getattr(p, key)!r}")
     if p.learning_rate <= 0:
         raise ParamError(f"parameter 'learning_rate' must be > 0, got {p.learning_rate!r}")
+    if p.image_size % 8:
+        raise ParamError(f"parameter 'image_size' must be a multiple of 8 (8×8 patches), got {p.image_size}")
+    if p.gsv_k > 26:
+        raise ParamError(f"parameter 'gsv_k' must be at most 26 (answer letters A–Z), got {p.gsv_k}")
     if p.heldout_caption_index > 4:
         raise ParamError("parameter 'heldout_caption_index' must be in 0..4 "
                          f"(five captions per image), got {p.heldout_caption_index}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, gsv, methods, metrics, prompts
+from semcore import cache, gsv, methods, metrics, paths, prompts
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -34,7 +34,7 @@ DATA_KEYS = ("dataset", "data_path", "image_root", "embedded_train_images", "emb
 ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_size_meaning",
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
            "image_size", "seed")
-MODEL_KEYS = ("backbone", "finetune", "lora_rank", "tiny_hidden", "tiny_layers", "epochs",
+MODEL_KEYS = ("backbone", "finetune", "tiny_hidden", "tiny_layers", "epochs",
               "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
 GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size")
 TOKENIZER_VOCAB = 4000
@@ -183,7 +183,7 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
 
 def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
     trained(p, direction, method)
-    path = cache.paths.cache_root() / "train" / train_key(p, direction, method) / "loss_history.json"
+    path = paths.cache_root() / "train" / train_key(p, direction, method) / "loss_history.json"
     return json.loads(path.read_text())
 
 
@@ -229,7 +229,7 @@ def timing(p: Params, direction: str, method: Method, stage: str, beam: int | No
     beam = beam or p.beam_size
     key = decode_key(p, direction, method, beam) if stage == "decode" else \
         final_key(p, direction, method, beam)
-    return cache.read_json(cache.paths.cache_root() / stage / key / "timing.json")
+    return cache.read_json(paths.cache_root() / stage / key / "timing.json")
 
 
 # --- GSV ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from transformers import (InternVLConfig, InternVLForConditionalGeneration, Inte
 from semcore.models import Backbone
 
 SPECIAL = ["<pad>", "<eos>", "<img>", "</img>", "<IMG_CONTEXT>"]
-PATCH = 4  # 32 px → 8×8 patches → pixel shuffle 0.5 → 16 image tokens
+GRID = 8  # image_size / GRID px patches → 8×8 patches → pixel shuffle 0.5 → 16 image tokens
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -46,7 +46,7 @@ def build_tiny(tokenizer: PreTrainedTokenizerFast, image_size: int, hidden: int,
     torch.manual_seed(seed)
     vision = InternVLVisionConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
                                   intermediate_size=128, image_size=[image_size, image_size],
-                                  patch_size=[PATCH * image_size // 32] * 2)
+                                  patch_size=[image_size // GRID] * 2)
     text = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                        num_attention_heads=4, num_key_value_heads=2, intermediate_size=hidden * 2,
                        max_position_embeddings=1024, tie_word_embeddings=True,
