@@ -31,6 +31,9 @@ class Method:
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("grace_numeric", "GRACE (Numeric ID)", "numeric", collisions="suffix"),
     Method("grace_structured", "GRACE (Structured ID)", "structured", collisions="suffix"),
+    Method("grace_string", "GRACE (String ID)", "string", collisions="suffix"),
+    Method("grace_semantic", "GRACE (Semantic ID)", "semantic", collisions="suffix"),
+    Method("rq_avg", "AVG/IRGen-style RQ ID", "rq", collisions="suffix"),  # no paper row
     Method("semcore", "SemCORE", "sid", gsv=True),
     Method("wo_gsv", "w/o GSV", "sid", collisions="suffix"),
     Method("wo_sid", "w/o SID", "sid_anonymous", gsv=True),

@@ -186,3 +186,51 @@ def test_caption_without_usable_words():
     assert with_global.identifiers[2] == "beach"  # "beach" ties "dog": alphabetical
     alone = build_identifiers("sid", inp, opts(cluster_size=1, dedup_top_n=1, use_global=False))
     assert alone.identifiers[2] == "untitled"
+
+
+@pytest.mark.parametrize("scheme", ["string", "semantic", "rq"])
+def test_text_and_rq_baselines_deterministic_and_suffixed(inputs: IdentifierInputs, scheme: str):
+    grouped = build_identifiers(scheme, inputs, opts())
+    assert build_identifiers(scheme, inputs, opts()).identifiers == grouped.identifiers
+    assert grouped.of("item58") == grouped.of("item59")  # the repeated caption collides
+    suffixed = build_identifiers(scheme, inputs, opts(collisions="suffix"))
+    assert len(set(suffixed.identifiers)) == 60
+    assert {suffixed.suffixes[58], suffixed.suffixes[59]} == {"0", "1"}
+    assert suffixed.lexical_parts == grouped.identifiers and set(grouped.global_parts) == {""}
+
+
+def test_string_id_is_own_text():
+    texts = ["A Dog, runs on the BEACH today with two friends and a ball .",
+             "A dog runs on the beach today with two friends and a frisbee !", "?!"]
+    inp = IdentifierInputs(["a", "b", "c"], texts, encode_texts(texts))
+    table = build_identifiers("string", inp, opts(collisions="suffix"))
+    assert table.lexical_parts == ["a dog runs on the beach today with"] * 2 + ["untitled"]
+    assert table.identifiers[:2] == ["a dog runs on the beach today with 0",
+                                     "a dog runs on the beach today with 1"]
+
+
+def test_semantic_id_words_from_own_text(inputs: IdentifierInputs):
+    for n in (2, 4):
+        table = build_identifiers("semantic", inputs, opts(lexical_length=n))
+        for text, ident in zip(inputs.texts, table.identifiers):
+            assert 1 <= len(ident.split()) <= n and set(ident.split()) <= words_of(text)
+    texts = ["zebra apple", "zebra apple", "the a ."]  # equal weights: alphabetical
+    inp = IdentifierInputs(["a", "b", "c"], texts, encode_texts(texts))
+    assert build_identifiers("semantic", inp, opts(lexical_length=1)).identifiers == [
+        "apple", "apple", "untitled"]
+
+
+def test_rq_codes_levels_and_shared_vectors(inputs: IdentifierInputs):
+    vectors = np.random.default_rng(2).normal(size=(60, 8))
+    vectors[10] = vectors[3]
+    table = build_identifiers("rq", replace(inputs, vectors=vectors), opts())
+    assert table.info == {"levels": 3, "codebook_size": 60}
+    for ident in table.identifiers:
+        toks = ident.split()
+        assert len(toks) == 3 and [t[0] for t in toks] == ["a", "b", "c"]
+        assert all(t[1:].isdigit() and int(t[1:]) < 60 for t in toks)
+    assert table.of("item3") == table.of("item10")
+    small = build_identifiers("rq", replace(inputs, vectors=vectors[:5], item_ids=inputs.item_ids[:5],
+                                            texts=inputs.texts[:5],
+                                            text_embeddings=inputs.text_embeddings[:5]), opts())
+    assert small.info["codebook_size"] == 5

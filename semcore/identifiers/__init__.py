@@ -1,4 +1,4 @@
-"""Identifier schemes by name: SemCORE's SID and its ablation, and GRACE's baselines.
+"""Identifier schemes by name: SemCORE's SID and its ablation, GRACE's baselines, an RQ stand-in.
 
 Every scheme honours IdentifierOptions.collisions the same way (sid.assemble): "group" keeps
 shared identifiers as candidate groups for GSV, "suffix" numbers their items (w/o GSV).
@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Callable
 
 from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable
-from semcore.identifiers.baselines import build_numeric, build_structured
+from semcore.identifiers.baselines import (build_numeric, build_rq, build_semantic,
+                                           build_string, build_structured)
 from semcore.identifiers.sid import build_sid, build_sid_anonymous
 
 Builder = Callable[[IdentifierInputs, IdentifierOptions], IdentifierTable]
@@ -18,6 +19,9 @@ SCHEMES: dict[str, Builder] = {
     "sid_anonymous": build_sid_anonymous,
     "numeric": build_numeric,
     "structured": build_structured,
+    "string": build_string,
+    "semantic": build_semantic,
+    "rq": build_rq,
 }
 
 
