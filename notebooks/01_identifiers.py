@@ -5,8 +5,11 @@
 # cluster over sentence embeddings of its source text, rendered as the cluster's top
 # class-based TF-IDF word (equation 2) — followed by a **lexical ID**: the item's top
 # `lexical_length` KeyBERT keywords, with the cluster's top-`dedup_top_n` c-TF-IDF words removed
-# (deduplication). The GRACE baselines use numbers (numeric ID) or hierarchical K-Means paths
-# over item features (structured ID).
+# (deduplication). The GRACE baselines (Table 1) use a random number (numeric ID), the item's
+# own text (string ID), its top TF-IDF words (semantic ID) or hierarchical K-Means paths over
+# item features (structured ID); `rq_avg` stands in for AVG/IRGen with residual-quantised
+# codes of the item features (neither paper's tokenizer is reproduced). On the embedded
+# profile the image features are 8×8 average-pooled pixels (`pipeline.image_vectors`).
 #
 # *Reading of "cluster size 128"* (appendix A.1): the paper sweeps "cluster size" in Figure 3
 # and says larger sizes compensate for short lexical IDs. We read it as the number of K-Means
