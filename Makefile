@@ -58,6 +58,7 @@ test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 
 bench: $(STAMP)  ## benchmarks that print their figures (trie build, memory, step time)
 	$(BIN)/python benchmarks/bench_trie.py
+	$(BIN)/python benchmarks/bench_decoding.py
 
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done

@@ -21,11 +21,12 @@ _PARAMETER_TYPES = (str, int, float, bool, list, dict, tuple, type(None))  # wha
 _STARTED: dict[str, float] = {}
 
 
-def setup(namespace: dict[str, Any]) -> config.Params:
+def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.Params:
     """Validate the notebook's parameters; call it first thing after the parameters cell
-    (only imports may come before it)."""
+    (only imports may come before it). `declared` names a notebook's own extra parameters."""
     extra = sorted(k for k, v in namespace.items() if not k.startswith("_")
-                   and k not in DECLARED | _IPYTHON and isinstance(v, _PARAMETER_TYPES))
+                   and k not in DECLARED | _IPYTHON | set(declared)
+                   and isinstance(v, _PARAMETER_TYPES))
     if extra:
         raise config.ParamError(f"unknown notebook parameter(s) {extra}: pass parameters as "
                                 "`-p profile NAME` and `-y 'overrides: {key: value}'`; "

@@ -299,6 +299,22 @@ def rankings(p: Params, direction: str, method: Method, beam: int | None = None)
     return cache.read_json(cache.step("gsv", key, build) / "rankings.json")
 
 
+def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
+    """Text-to-image search for a new query: the top-k corpus images (not cached)."""
+    if not text.strip():
+        raise ValueError("search query is empty")
+    t = task(p, "t2i")
+    table = identifiers(p, "t2i", method).subset(list(t.corpus_ids))
+    query = Query("search", text, None, frozenset())
+    ranked = _decode(trained(p, "t2i", method), p, table, [query], p.beam_size,
+                     method.constrained, "search")
+    if not method.gsv:
+        return ranked["search"].items()[:k]
+    final = gsv.rerank(verifier(p, "t2i", method), t, identifiers(p, "t2i", method), [query],
+                       ranked, images(p), p.gsv_k, p.seed)
+    return final["search"][:k]
+
+
 # --- evaluation -----------------------------------------------------------------------------------
 def qrels(p: Params, direction: str) -> dict[str, set[str]]:
     return {q.id: set(q.relevant) for q in task(p, direction).queries}

@@ -48,3 +48,10 @@ def test_notebook_refuses_injected_unknown_parameter():
         notebook.setup({"profile": "tiny", "overrides": {}, "beam_size": 3})
     p = notebook.setup({"profile": "tiny", "overrides": {"beam_size": 3}})
     assert p.beam_size == 3
+
+
+def test_notebook_accepts_its_declared_extra_parameter():
+    ns = {"profile": "tiny", "overrides": {}, "query": "a red ball"}
+    with pytest.raises(config.ParamError, match="query"):
+        notebook.setup(dict(ns))
+    assert notebook.setup(dict(ns), declared=("query",)).profile == "tiny"

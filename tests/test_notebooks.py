@@ -51,7 +51,7 @@ def test_tables_and_figures_exist(outputs):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
     for stem in ("00_samples", "01_identifier_lengths", "02_loss_curves", "table5_beam_curve",
-                 "fig4_case_study_t2i", "fig4_case_study_i2t"):
+                 "fig4_case_study_t2i", "fig4_case_study_i2t", "07_search"):
         assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.pdf").is_file()
     assert "paper R@1" in (tables / "table1_t2i.csv").read_text()
     assert not (tables / "table3_ablations_i2t.csv").exists()  # tiny: ablation_directions [t2i]

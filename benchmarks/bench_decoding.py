@@ -1,0 +1,417 @@
+"""Cost of trie-constrained decoding on the `tiny` backbone, and how it compares to dense search.
+
+Three measurements on this CPU (torch's default thread count), all with the `tiny` backbone: a
+randomly initialised InternVL from `build_tiny` (hidden 128, 2 layers), its tokenizer from
+`train_tokenizer` (byte-level BPE, 4000 tokens) over synthetic words. Random weights are fine:
+only the time is measured, not what is retrieved.
+
+1. Overhead of the trie constraint. `constrained_beam_search` with a trie of 1,000 synthetic
+   identifiers, against the same `model.generate` call without the logits processor (same
+   num_beams, num_return_sequences, length_penalty, early_stopping, output_scores, neutral
+   scoring settings), batch of 8 text queries, beam 10 and 50, median of interleaved repeats.
+   Step count: constrained search stops early once every row has its beams finished, so its
+   number of decoding steps is counted (forward calls of the model, via a forward pre-hook, in
+   an untimed call); the unconstrained call then gets max_new_tokens = min_new_tokens = that
+   count, which forbids eos before the last step, so both run the same number of forward passes
+   (checked with the same hook).
+2. Corpus scaling. Per-query latency of constrained beam search (beam 20, batch 8) with 1e3 ..
+   1e6 identifiers; each trie is built once (build time and `Trie.nbytes` reported), only the
+   decoding is timed.
+3. Dense retrieval. Exhaustive search: one torch matmul of 8 normalised 384-d queries against N
+   normalised item vectors, then top-20; per-query latency for the same N. (faiss and hnswlib
+   are reported when importable; they are not installed here.)
+
+Synthetic identifiers are shaped like SemCORE's: a global ID of 2 words (one of 2,000 clusters,
+Zipf-like sizes) and a lexical ID of 3 keywords (Zipf-like over a 3,000-word vocabulary), each
+word 1-4 BPE tokens (2 on average, ~12 tokens per identifier), then eos. The tokens of an
+identifier are the concatenation of its words' tokens, which equals `identifier_target` (checked
+on a sample) and avoids running the tokenizer a million times.
+The plot goes to outputs/bench/decoding.png (and .pdf).
+Run: `.venv/bin/python benchmarks/bench_decoding.py`.
+"""
+from __future__ import annotations
+
+import gc
+import importlib.util
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import transformers
+
+from semcore import paths, prompts
+from semcore.constrained import NEUTRAL_SCORING, TrieLogitsProcessor, constrained_beam_search
+from semcore.models import Backbone
+from semcore.models.tiny import build_tiny, train_tokenizer
+from semcore.report import figure_style, save_figure
+from semcore.retrieval import left_padded
+from semcore.trie import Trie
+
+HIDDEN, LAYERS, IMAGE_SIZE, SEED = 128, 2, 32, 0
+TOKENIZER_VOCAB = 4000  # as semcore.pipeline
+WORDS = 3_000
+CLUSTERS = 2_000
+BATCH = 8
+OVERHEAD_BEAMS = (10, 50)
+OVERHEAD_IDENTIFIERS = 1_000
+SCALING_BEAM = 20
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+DIM, TOP_K = 384, 20
+OVERHEAD_GOAL, SCALING_GOAL = 1.10, 1.2
+
+
+# --- synthetic vocabulary, tokenizer, model -------------------------------------------------------
+def synthetic_words(n: int, seed: int = SEED) -> list[str]:
+    """n distinct pronounceable lower-case pseudo-words of 1-3 syllables."""
+    rng = np.random.default_rng(seed)
+    onsets = list("bcdfghjklmnprstvwz") + ["ch", "sh", "th", "br", "st", "tr", "pl"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ou", "ee"]
+    codas = ["", "", "", "n", "r", "s", "l", "t"]
+    words: dict[str, None] = {}
+    while len(words) < n:
+        k = int(rng.integers(1, 4))
+        words["".join(onsets[rng.integers(len(onsets))] + vowels[rng.integers(len(vowels))]
+                      + codas[rng.integers(len(codas))] for _ in range(k))] = None
+    return list(words)
+
+
+def synthetic_queries(words: list[str], n: int, seed: int = SEED) -> list[str]:
+    rng = np.random.default_rng(seed + 1)
+    pick = lambda: words[int(rng.integers(len(words)))]  # noqa: E731
+    return [f"a {pick()} {pick()} next to the {pick()} {pick()} in the {pick()}" for _ in range(n)]
+
+
+def tiny_backbone(words: list[str]) -> Backbone:
+    texts = words + synthetic_queries(words, 500) + prompts.TEMPLATE_WORDS
+    tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
+    bb = build_tiny(tokenizer, IMAGE_SIZE, HIDDEN, LAYERS, SEED)
+    bb.model.eval()
+    return bb
+
+
+class Identifiers:
+    """Synthetic SemCORE-shaped identifiers over a fixed word list, tokenized word by word."""
+
+    def __init__(self, bb: Backbone, words: list[str]):
+        self.bb, self.words = bb, words
+        self.word_tokens = [bb.encode(" " + w) for w in words]
+        rng = np.random.default_rng(SEED + 2)
+        self.cluster_words = rng.choice(len(words), size=(CLUSTERS, 2))
+        zipf = 1.0 / np.arange(1, len(words) + 1) ** 1.1
+        self.word_p = zipf / zipf.sum()
+        czipf = 1.0 / np.arange(1, CLUSTERS + 1) ** 0.8
+        self.cluster_p = czipf / czipf.sum()
+
+    def word_ids(self, n: int, seed: int) -> np.ndarray:
+        """[n, 5] word indices: 2 global-ID words of a cluster, then 3 keywords."""
+        rng = np.random.default_rng(seed)
+        clusters = rng.choice(CLUSTERS, size=n, p=self.cluster_p)
+        keywords = rng.choice(len(self.words), size=(n, 3), p=self.word_p)
+        return np.concatenate([self.cluster_words[clusters], keywords], axis=1)
+
+    def sequences(self, n: int, seed: int) -> list[list[int]]:
+        eos, wt = self.bb.eos_id, self.word_tokens
+        return [wt[a] + wt[b] + wt[c] + wt[d] + wt[e] + [eos]
+                for a, b, c, d, e in self.word_ids(n, seed).tolist()]
+
+    def check(self, seed: int = 123, n: int = 200) -> None:
+        """Word-by-word tokens equal what retrieval decodes (`identifier_target`)."""
+        for row, seq in zip(self.word_ids(n, seed), self.sequences(n, seed)):
+            text = " ".join(self.words[i] for i in row)
+            assert seq == prompts.identifier_target(self.bb, text), text
+
+
+# --- timing helpers -------------------------------------------------------------------------------
+class StepCounter:
+    """Counts forward calls of the model (one per decoding step) inside a `with` block."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model, self.calls = model, 0
+
+    def __enter__(self) -> StepCounter:
+        self.handle = self.model.register_forward_pre_hook(self._hook)
+        return self
+
+    def _hook(self, *_: object) -> None:
+        self.calls += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.handle.remove()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved_medians(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median seconds of each fn, runs interleaved (a, b, a, b, ...) after one warm-up each, so
+    that drifting background load hits all of them alike."""
+    for fn in fns:
+        fn()
+    runs = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, r in zip(fns, runs):
+            r.append(timed(fn))
+    return [float(np.median(r)) for r in runs]
+
+
+def median_s(fn: Callable[[], object], repeats: int) -> float:
+    return interleaved_medians([fn], repeats)[0]
+
+
+# --- 1. overhead ----------------------------------------------------------------------------------
+def constrained_call(bb: Backbone, trie: Trie, beam: int, inputs: dict) -> Callable[[], object]:
+    def run():
+        with torch.no_grad():
+            return constrained_beam_search(bb.model, trie, bb.eos_id, beam, trie.max_length,
+                                           **inputs)
+    return run
+
+
+def unconstrained_call(bb: Backbone, beam: int, steps: int, inputs: dict) -> Callable[[], object]:
+    """constrained_beam_search's generate call without the trie processor, exactly `steps` steps."""
+    scoring = {**NEUTRAL_SCORING, "min_new_tokens": steps}
+
+    def run():
+        with torch.no_grad():
+            return bb.model.generate(
+                **inputs, num_beams=beam, num_return_sequences=beam, length_penalty=0.0,
+                do_sample=False, early_stopping=True, output_scores=True,
+                return_dict_in_generate=True, max_new_tokens=steps, eos_token_id=bb.eos_id,
+                pad_token_id=bb.eos_id, **scoring)
+    return run
+
+
+def count_steps(bb: Backbone, fn: Callable[[], object]) -> int:
+    with StepCounter(bb.model) as counter:
+        fn()
+    return counter.calls
+
+
+def processor_seconds(bb: Backbone, trie: Trie, seqs: list[list[int]], beam: int, steps: int,
+                      prompt: torch.Tensor) -> float:
+    """The trie processor alone, summed over `steps` steps: median time of one call at each
+    generated length 0..steps-1, on batch x beam rows whose generated part is a random
+    identifier's prefix (eos-padded past its end, as generate pads finished beams)."""
+    rng = np.random.default_rng(SEED + 30)
+    rows = BATCH * beam
+    generated = torch.full((rows, steps), bb.eos_id, dtype=torch.long)
+    for r, i in enumerate(rng.choice(len(seqs), rows)):
+        seq = seqs[i][:steps]
+        generated[r, :len(seq)] = torch.tensor(seq)
+    prompt = prompt.repeat_interleave(beam, dim=0)
+    processor = TrieLogitsProcessor(trie, prompt.shape[1], bb.eos_id, num_beams=beam)
+    scores = torch.randn(rows, len(bb.tokenizer))
+    total = 0.0
+    for t in range(steps):
+        input_ids = torch.cat([prompt, generated[:, :t]], dim=1)
+        total += median_s(lambda: processor(input_ids, scores), repeats=5)  # noqa: B023
+    return total
+
+
+def overhead(bb: Backbone, ids: Identifiers, inputs: dict, repeats: int = 7) -> list[dict]:
+    seqs = ids.sequences(OVERHEAD_IDENTIFIERS, seed=SEED + 10)
+    trie = Trie.build(seqs, len(bb.tokenizer))
+    rows = []
+    for beam in OVERHEAD_BEAMS:
+        constrained = constrained_call(bb, trie, beam, inputs)
+        steps = count_steps(bb, constrained)
+        free = unconstrained_call(bb, beam, steps, inputs)
+        free_steps = count_steps(bb, free)
+        assert free_steps == steps, (free_steps, steps)
+        t_c, t_f = interleaved_medians([constrained, free], repeats)
+        t_p = processor_seconds(bb, trie, seqs, beam, steps, inputs["input_ids"])
+        rows.append(dict(beam=beam, max_len=trie.max_length, steps=steps, t_c=t_c, t_f=t_f,
+                         t_p=t_p, ratio=t_c / t_f))
+    return rows
+
+
+# --- 2. corpus scaling ----------------------------------------------------------------------------
+def scaling(bb: Backbone, ids: Identifiers, inputs: dict) -> list[dict]:
+    rows = []
+    for n in SIZES:
+        start = time.perf_counter()
+        seqs = ids.sequences(n, seed=SEED + 20)
+        make = time.perf_counter() - start
+        start = time.perf_counter()
+        trie = Trie.build(seqs, len(bb.tokenizer))
+        build = time.perf_counter() - start
+        tokens = sum(map(len, seqs)) / n
+        distinct = int(torch.unique(trie.leaf_nodes).numel())
+        del seqs
+        gc.collect()
+        decode = constrained_call(bb, trie, SCALING_BEAM, inputs)
+        steps = count_steps(bb, decode)
+        t = median_s(decode, repeats=5)
+        rows.append(dict(n=n, distinct=distinct, tokens=tokens, max_len=trie.max_length,
+                         nodes=trie.num_nodes, make=make, build=build, mb=trie.nbytes / 2**20,
+                         steps=steps, per_query=t / BATCH, per_step=t / steps))
+        del trie, decode
+        gc.collect()
+    return rows
+
+
+# --- 3. dense -------------------------------------------------------------------------------------
+def unit_rows(n: int, gen: torch.Generator) -> torch.Tensor:
+    x = torch.randn(n, DIM, generator=gen)
+    return x.div_(x.norm(dim=1, keepdim=True))
+
+
+def dense(repeats: int = 7) -> list[dict]:
+    gen = torch.Generator().manual_seed(SEED)
+    queries = unit_rows(BATCH, gen)
+    rows = []
+    for n in SIZES:
+        items = unit_rows(n, gen)
+        search = lambda: torch.topk(queries @ items.T, TOP_K, dim=1)  # noqa: E731
+        t = median_s(search, repeats)
+        rows.append(dict(n=n, per_query=t / BATCH, mb=items.numel() * 4 / 2**20))
+        del items, search
+        gc.collect()
+    return rows
+
+
+def crossover(gen_rows: list[dict], dense_rows: list[dict]) -> tuple[float | None, bool]:
+    """N where dense per-query latency reaches generative's: (N, extrapolated?) or (None, False).
+
+    Inside the measured range: log-log interpolation between the two sizes around the sign
+    change. Beyond it: both latencies extended linearly in N through their two largest sizes.
+    """
+    ns = np.array([r["n"] for r in gen_rows], dtype=float)
+    g = np.array([r["per_query"] for r in gen_rows])
+    d = np.array([r["per_query"] for r in dense_rows])
+    diff = np.log(d) - np.log(g)
+    if diff[0] >= 0:
+        return ns[0], False
+    for i in range(1, len(ns)):
+        if diff[i] >= 0:
+            f = -diff[i - 1] / (diff[i] - diff[i - 1])
+            return float(np.exp(np.log(ns[i - 1]) + f * np.log(ns[i] / ns[i - 1]))), False
+    slope_g = (g[-1] - g[-2]) / (ns[-1] - ns[-2])
+    slope_d = (d[-1] - d[-2]) / (ns[-1] - ns[-2])
+    if slope_d <= slope_g:
+        return None, True
+    return float(ns[-1] + (g[-1] - d[-1]) / (slope_d - slope_g)), True
+
+
+def plot(gen_rows: list[dict], dense_rows: list[dict], cross: float | None,
+         extrapolated: bool) -> None:
+    import matplotlib.pyplot as plt
+    ns = [r["n"] for r in gen_rows]
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(4.8, 3.4))
+        ax.plot(ns, [r["per_query"] * 1e3 for r in gen_rows], "o-",
+                label=f"generative: trie-constrained beam {SCALING_BEAM} (tiny)")
+        ax.plot(ns, [r["per_query"] * 1e3 for r in dense_rows], "s-",
+                label=f"dense: exhaustive {DIM}-d matmul + top-{TOP_K}")
+        if cross is not None:
+            g_ms = [r["per_query"] * 1e3 for r in gen_rows]
+            g_at = float(np.exp(np.interp(np.log(cross), np.log(ns), np.log(g_ms))))
+            if extrapolated:  # both series extended linearly through their two largest sizes
+                xs = np.geomspace(ns[-1], cross * 1.5, 40)
+                for rows, color in ((gen_rows, "C0"), (dense_rows, "C1")):
+                    y = [r["per_query"] * 1e3 for r in rows[-2:]]
+                    ext = y[1] + (y[1] - y[0]) / (ns[-1] - ns[-2]) * (xs - ns[-1])
+                    ax.plot(xs, ext, ls=":", color=color)
+                g_at = g_ms[-1] + (g_ms[-1] - g_ms[-2]) / (ns[-1] - ns[-2]) * (cross - ns[-1])
+                ax.plot([], [], ls=":", color="0.3", label="linear extrapolation")
+            ax.axvline(cross, color="0.5", ls="--", lw=0.8)
+            ax.annotate(f"crossover {cross:.2g}" + (" (extrapolated)" if extrapolated else ""),
+                        (cross, g_at), textcoords="offset points", xytext=(-4, 8), ha="right")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("corpus size N (identifiers / item vectors)")
+        ax.set_ylabel("per-query latency (ms), batch of 8")
+        ax.set_title("Generative vs dense retrieval latency, CPU "
+                     f"({torch.get_num_threads()} threads)")
+        ax.legend(loc="upper left")
+        ax.grid(True, which="major", lw=0.4, alpha=0.5)
+        fig.tight_layout()
+        save_figure(fig, paths.outputs("bench") / "decoding")
+        plt.close(fig)
+
+
+def main() -> None:
+    transformers.logging.set_verbosity_error()
+    wall = time.perf_counter()
+    words = synthetic_words(WORDS)
+    bb = tiny_backbone(words)
+    ids = Identifiers(bb, words)
+    ids.check()
+    queries = synthetic_queries(words, BATCH, seed=SEED + 100)
+    inputs = left_padded(bb, [prompts.text_query(bb, q) for q in queries], {})
+    n_params = sum(p.numel() for p in bb.model.parameters())
+    print(f"tiny backbone: InternVL, random init, hidden {HIDDEN}, {LAYERS} layers, "
+          f"{n_params / 1e6:.2f} M parameters; tokenizer {len(bb.tokenizer)} tokens over {WORDS:,} "
+          f"synthetic words; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"batch {BATCH} text queries, prompt {inputs['input_ids'].shape[1]} tokens")
+
+    print(f"\n1. Overhead of the trie constraint ({OVERHEAD_IDENTIFIERS:,} identifiers), "
+          f"median of 7 interleaved runs per batch of {BATCH}")
+    print("   unconstrained = same generate call without the processor, "
+          "max_new_tokens = min_new_tokens = the constrained run's step count")
+    print("   processor ms = TrieLogitsProcessor alone, summed over the steps (timed apart)")
+    print(f"{'beam':>5} {'trie max len':>12} {'steps':>6} {'constrained ms':>15} "
+          f"{'unconstrained ms':>17} {'processor ms':>13} {'ratio':>6} {'goal':>6}")
+    over = overhead(bb, ids, inputs)
+    for r in over:
+        print(f"{r['beam']:>5} {r['max_len']:>12} {r['steps']:>6} {r['t_c'] * 1e3:>15.1f} "
+              f"{r['t_f'] * 1e3:>17.1f} {r['t_p'] * 1e3:>13.1f} {r['ratio']:>6.3f} "
+              f"{'<=' + str(OVERHEAD_GOAL):>6}")
+
+    print(f"\n2. Corpus scaling, constrained beam {SCALING_BEAM}, batch {BATCH}, median of 5 runs; "
+          "trie built once per size, only decoding timed")
+    print(f"{'identifiers':>11} {'distinct':>9} {'tokens':>6} {'max len':>7} {'nodes':>10} "
+          f"{'gen s':>6} {'build s':>7} {'trie MB':>8} {'steps':>5} {'ms/query':>8} {'ms/step':>7}")
+    gen_rows = scaling(bb, ids, inputs)
+    for r in gen_rows:
+        print(f"{r['n']:>11,} {r['distinct']:>9,} {r['tokens']:>6.1f} {r['max_len']:>7} "
+              f"{r['nodes']:>10,} {r['make']:>6.2f} {r['build']:>7.2f} {r['mb']:>8.1f} "
+              f"{r['steps']:>5} {r['per_query'] * 1e3:>8.2f} {r['per_step'] * 1e3:>7.2f}")
+
+    print(f"\n3. Dense retrieval, exhaustive: torch matmul of {BATCH} x {DIM} normalised queries "
+          f"against N x {DIM} normalised items + top-{TOP_K}, median of 7 runs")
+    avail = {m: importlib.util.find_spec(m) is not None for m in ("faiss", "hnswlib")}
+    print("   approximate indexes: " + ", ".join(
+        f"{m} {'importable (not run)' if ok else 'not importable, skipped'}"
+        for m, ok in avail.items()))
+    dense_rows = dense()
+    print(f"{'N':>11} {'vectors MB':>10} {'dense ms/query':>14} {'generative ms/query':>19} "
+          f"{'gen/dense':>9}")
+    for d, g in zip(dense_rows, gen_rows):
+        print(f"{d['n']:>11,} {d['mb']:>10.1f} {d['per_query'] * 1e3:>14.3f} "
+              f"{g['per_query'] * 1e3:>19.2f} {g['per_query'] / d['per_query']:>9.1f}")
+
+    cross, extrapolated = crossover(gen_rows, dense_rows)
+    plot(gen_rows, dense_rows, cross, extrapolated)
+
+    print("\nRatios, this run:")
+    for r in over:
+        verdict = "meets" if r["ratio"] <= OVERHEAD_GOAL else "misses"
+        print(f"  overhead, beam {r['beam']}: constrained / unconstrained = {r['ratio']:.3f} "
+              f"({verdict} goal <= {OVERHEAD_GOAL})")
+    first, last = gen_rows[0], gen_rows[-1]
+    scale = last["per_query"] / first["per_query"]
+    verdict = "meets" if scale <= SCALING_GOAL else "misses"
+    print(f"  scaling, per-query latency {last['n']:,} / {first['n']:,} identifiers = {scale:.3f} "
+          f"({verdict} goal <= {SCALING_GOAL}); per step {last['per_step'] / first['per_step']:.3f}"
+          f" ({first['steps']} vs {last['steps']} steps)")
+    print(f"  dense, per-query latency {last['n']:,} / {first['n']:,} = "
+          f"{dense_rows[-1]['per_query'] / dense_rows[0]['per_query']:.1f}")
+    if cross is None:
+        print("  crossover: none; dense stays cheaper and does not grow faster than generative")
+    elif extrapolated:
+        print(f"  crossover: none in 1e3..1e6; EXTRAPOLATED (both latencies linear in N through "
+              f"the two largest sizes) at N ~ {cross:.2g}")
+    else:
+        print(f"  crossover: generative becomes cheaper than dense at N ~ {cross:.2g} (measured "
+              "range, log-log interpolation)")
+    print(f"plot: {paths.outputs('bench').relative_to(paths.REPO) / 'decoding.png'} (and .pdf); "
+          f"total {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
