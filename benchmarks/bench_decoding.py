@@ -319,15 +319,17 @@ def plot(gen_rows: list[dict], dense_rows: list[dict], cross: float | None,
                 g_at = g_ms[-1] + (g_ms[-1] - g_ms[-2]) / (ns[-1] - ns[-2]) * (cross - ns[-1])
                 ax.plot([], [], ls=":", color="0.3", label="linear extrapolation")
             ax.axvline(cross, color="0.5", ls="--", lw=0.8)
-            ax.annotate(f"crossover {cross:.2g}" + (" (extrapolated)" if extrapolated else ""),
-                        (cross, g_at), textcoords="offset points", xytext=(-4, 8), ha="right")
+            ax.plot([cross], [g_at], "k*", ms=7)
+            ax.annotate(f"crossover N ~ {cross:.2g}" + (" (extrapolated)" if extrapolated else ""),
+                        (cross, 0.03), xycoords=("data", "axes fraction"), rotation=90,
+                        textcoords="offset points", xytext=(-3, 0), ha="right", va="bottom")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("corpus size N (identifiers / item vectors)")
         ax.set_ylabel("per-query latency (ms), batch of 8")
         ax.set_title("Generative vs dense retrieval latency, CPU "
                      f"({torch.get_num_threads()} threads)")
-        ax.legend(loc="upper left")
+        ax.legend(loc="best")
         ax.grid(True, which="major", lw=0.4, alpha=0.5)
         fig.tight_layout()
         save_figure(fig, paths.outputs("bench") / "decoding")
