@@ -38,13 +38,18 @@ def key_of(**parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def result_dir(name: str, key: str) -> Path:
+    """cache/<name>/<key>/: where a step's complete result lives."""
+    return paths.cache_root() / name / key
+
+
 def step(name: str, key: str, build: Callable[[Path], None], *, resumable: bool = False) -> Path:
     """Return cache/<name>/<key>/, building it first with build(work_dir) if needed.
 
     build writes its files into work_dir. Non-resumable steps start from an empty work_dir;
     resumable ones get the same <key>.partial folder back after an interruption.
     """
-    final = paths.cache_root() / name / key
+    final = result_dir(name, key)
     if (final / MARKER).is_file():
         return final
     work = final.with_name(key + ".partial")

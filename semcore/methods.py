@@ -5,7 +5,7 @@ name (table1_methods, table3_ablations) and a typo is an error naming the valid 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -72,4 +72,4 @@ def distinct_models(used: list[Method]) -> list[Method]:
 
 def without_gsv(m: Method) -> Method:
     """The same run stopped before GSV (its decoding-only ranking)."""
-    return Method(**{**m.to_dict(), "gsv": False})
+    return replace(m, gsv=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, gsv, methods, metrics, paths, prompts
+from semcore import cache, gsv, methods, metrics, prompts
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -30,7 +30,7 @@ from semcore.retrieval import Ranked, decode_constrained, decode_free
 from semcore.train import TrainConfig, train
 
 DATA_KEYS = ("dataset", "data_path", "image_root", "embedded_train_images", "embedded_test_images",
-             "max_train_images", "max_test_images", "seed")
+             "max_train_images", "max_test_images", "image_size", "seed")
 ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_size_meaning",
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
            "image_size", "seed")
@@ -65,8 +65,13 @@ def _corpus(data: str) -> Corpus:
     return load_corpus(Params(**json.loads(data)))
 
 
+def _data_key(p: Params) -> str:
+    """The data parameters as a hashable string (Params itself holds lists)."""
+    return json.dumps(_pick(p, DATA_KEYS), sort_keys=True)
+
+
 def corpus(p: Params) -> Corpus:
-    return _corpus(json.dumps(_pick(p, DATA_KEYS) | {"image_size": p.image_size}, sort_keys=True))
+    return _corpus(_data_key(p))
 
 
 def fingerprint(c: Corpus) -> str:
@@ -88,8 +93,7 @@ def _images(data: str, size: int) -> dict[str, np.ndarray]:
 
 def images(p: Params) -> dict[str, np.ndarray]:
     """Every image of the corpus at image_size, in memory (uint8)."""
-    data = json.dumps(_pick(p, DATA_KEYS) | {"image_size": p.image_size}, sort_keys=True)
-    return _images(data, p.image_size)
+    return _images(_data_key(p), p.image_size)
 
 
 def task(p: Params, direction: str) -> Task:
@@ -183,8 +187,8 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
 
 def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
     trained(p, direction, method)
-    path = paths.cache_root() / "train" / train_key(p, direction, method) / "loss_history.json"
-    return json.loads(path.read_text())
+    return cache.read_json(cache.result_dir("train", train_key(p, direction, method))
+                           / "loss_history.json")
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def timing(p: Params, direction: str, method: Method, stage: str, beam: int | No
     beam = beam or p.beam_size
     key = decode_key(p, direction, method, beam) if stage == "decode" else \
         final_key(p, direction, method, beam)
-    return cache.read_json(paths.cache_root() / stage / key / "timing.json")
+    return cache.read_json(cache.result_dir(stage, key) / "timing.json")
 
 
 # --- GSV ----------------------------------------------------------------------------------------
@@ -303,15 +307,14 @@ def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
     """Text-to-image search for a new query: the top-k corpus images (not cached)."""
     if not text.strip():
         raise ValueError("search query is empty")
-    t = task(p, "t2i")
-    table = identifiers(p, "t2i", method).subset(list(t.corpus_ids))
+    t, table = task(p, "t2i"), identifiers(p, "t2i", method)
     query = Query("search", text, None, frozenset())
-    ranked = _decode(trained(p, "t2i", method), p, table, [query], p.beam_size,
-                     method.constrained, "search")
+    ranked = _decode(trained(p, "t2i", method), p, table.subset(list(t.corpus_ids)), [query],
+                     p.beam_size, method.constrained, "search")
     if not method.gsv:
         return ranked["search"].items()[:k]
-    final = gsv.rerank(verifier(p, "t2i", method), t, identifiers(p, "t2i", method), [query],
-                       ranked, images(p), p.gsv_k, p.seed)
+    final = gsv.rerank(verifier(p, "t2i", method), t, table, [query], ranked, images(p),
+                       p.gsv_k, p.seed)
     return final["search"][:k]
 
 
