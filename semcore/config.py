@@ -40,8 +40,12 @@ class Params:
     image_size: int = 32
 
     # --- identifiers (paper §3.2) ----------------------------------------------------
-    caption_source: Literal["heldout"] = "heldout"  # "generated" needs a captioning backbone
+    # "generated": the backbone, trained to caption on the train split, captions every image
+    # (the paper's source); "heldout": one ground-truth caption per image is set aside.
+    caption_source: Literal["heldout", "generated"] = "heldout"
     heldout_caption_index: int = 0
+    caption_epochs: int = 5
+    caption_max_tokens: int = 24
     cluster_size: int = 8
     cluster_size_meaning: Literal["clusters", "items_per_cluster"] = "clusters"
     lexical_length: int = 4
@@ -98,7 +102,8 @@ class Params:
 
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
              "lexical_length", "tiny_hidden", "tiny_layers", "epochs",
-             "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats")
+             "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
+             "caption_epochs", "caption_max_tokens")
 _NON_NEGATIVE = ("max_train_images", "max_test_images", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
 DIRECTIONS = ("t2i", "i2t")

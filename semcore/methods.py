@@ -30,6 +30,7 @@ class Method:
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("grace_numeric", "GRACE (Numeric ID)", "numeric", collisions="suffix"),
+    Method("grace_atomic", "GRACE (Atomic ID)", "atomic", collisions="suffix"),
     Method("grace_structured", "GRACE (Structured ID)", "structured", collisions="suffix"),
     Method("grace_string", "GRACE (String ID)", "string", collisions="suffix"),
     Method("grace_semantic", "GRACE (Semantic ID)", "semantic", collisions="suffix"),

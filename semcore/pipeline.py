@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, gsv, methods, metrics, prompts
+from semcore import cache, captioning, gsv, methods, metrics, prompts
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -31,6 +31,7 @@ from semcore.train import TrainConfig, train
 
 DATA_KEYS = ("dataset", "data_path", "image_root", "embedded_train_images", "embedded_test_images",
              "max_train_images", "max_test_images", "image_size", "seed")
+CAPTION_KEYS = ("caption_epochs", "caption_max_tokens")
 ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_size_meaning",
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
            "image_size", "seed")
@@ -97,9 +98,34 @@ def images(p: Params) -> dict[str, np.ndarray]:
 
 
 def task(p: Params, direction: str) -> Task:
-    t = build_task(corpus(p), direction, p.caption_source, p.heldout_caption_index)
+    generated = captions(p) if p.caption_source == "generated" and direction == "t2i" else None
+    t = build_task(corpus(p), direction, p.caption_source, p.heldout_caption_index, generated)
     assert_no_query_leak(t)
     return t
+
+
+# --- generated captions -----------------------------------------------------------------------
+def captions_key(p: Params) -> str:
+    return cache.key_of(step="captions", corpus=fingerprint(corpus(p)),
+                        params=_pick(p, MODEL_KEYS + CAPTION_KEYS))
+
+
+def captions(p: Params) -> dict[str, str]:
+    """image id → the caption the backbone writes for it, after learning to caption on the
+    train split (caption_source: generated)."""
+    key = captions_key(p)
+
+    def build(work: Path) -> None:
+        c = corpus(p)
+        texts = [cap.text for cap in c.captions_in("train")] + prompts.TEMPLATE_WORDS
+        bb = new_backbone(p, texts)
+        cfg = TrainConfig(p.caption_epochs, p.batch_size, p.learning_rate, p.seed, "train captioner")
+        train(bb, captioning.training_examples(bb, c), images(p), cfg, work)
+        written = captioning.write_captions(bb, [im.id for im in c.images], images(p),
+                                            p.caption_max_tokens, DECODE_BATCH)
+        cache.write_json(work / "captions.json", written)
+
+    return cache.read_json(cache.step("captions", key, build, resumable=True) / "captions.json")
 
 
 def image_vectors(p: Params, image_ids: list[str]) -> np.ndarray:
@@ -116,8 +142,10 @@ def image_vectors(p: Params, image_ids: list[str]) -> np.ndarray:
 
 # --- identifiers -------------------------------------------------------------------------------
 def identifier_key(p: Params, direction: str, method: Method) -> str:
+    generated = p.caption_source == "generated" and direction == "t2i"
     return cache.key_of(step="identifiers", corpus=fingerprint(corpus(p)), direction=direction,
-                        params=_pick(p, ID_KEYS), method=method.training_key())
+                        params=_pick(p, ID_KEYS), method=method.training_key(),
+                        captions=captions_key(p) if generated else None)
 
 
 def identifiers(p: Params, direction: str, method: Method) -> IdentifierTable:
@@ -153,6 +181,14 @@ def _encode_pair(bb: Backbone, pair, identifier: str) -> prompts.Encoded:
     return prompts.text_query(bb, pair.text, identifier)
 
 
+def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Backbone:
+    """A fresh backbone of the profile's kind. tiny learns its tokenizer from `texts` (the
+    texts it may legitimately see); `new_tokens` (atomic IDs) are added to the vocabulary."""
+    tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
+    tokenizer.add_tokens(list(new_tokens))
+    return build_tiny(tokenizer, p.image_size, p.tiny_hidden, p.tiny_layers, p.seed)
+
+
 def _load(model_dir: Path, tokenizer_dir: Path) -> Backbone:
     from transformers import PreTrainedTokenizerFast
     return load_tiny(model_dir, PreTrainedTokenizerFast.from_pretrained(tokenizer_dir))
@@ -168,10 +204,11 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
     def build(work: Path) -> None:
         t = task(p, direction)
         table = identifiers(p, direction, method)
-        texts = [pr.text for pr in t.pairs if pr.text] + table.identifiers + prompts.TEMPLATE_WORDS
-        tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
-        tokenizer.save_pretrained(work / "tokenizer")
-        bb = build_tiny(tokenizer, p.image_size, p.tiny_hidden, p.tiny_layers, p.seed)
+        new_tokens = table.info.get("new_tokens", [])
+        texts = [pr.text for pr in t.pairs if pr.text] + prompts.TEMPLATE_WORDS
+        texts += [] if new_tokens else table.identifiers
+        bb = new_backbone(p, texts, new_tokens)
+        bb.tokenizer.save_pretrained(work / "tokenizer")
         corpus_ids = set(t.corpus_ids)
         examples = []
         for pair in t.pairs:

@@ -13,7 +13,7 @@ from string import ascii_uppercase
 from semcore.models import Backbone
 
 LABELS = ascii_uppercase  # GSV candidate letters; gsv_k ≤ 26
-TEMPLATE_WORDS = ["text:", "image:", "id:", "sentence:", "answer:", "select the image that best "
+TEMPLATE_WORDS = ["text:", "image:", "id:", "caption:", "sentence:", "answer:", "select the image that best "
                   "matches the sentence.", "select the caption that best matches the image.",
                   *[f"{c}:" for c in LABELS], *[f" {c}" for c in LABELS]]
 
@@ -44,6 +44,12 @@ def text_query(bb: Backbone, text: str, identifier: str | None = None) -> Encode
 def image_query(bb: Backbone, image_id: str, identifier: str | None = None) -> Encoded:
     prompt = bb.encode("image: ") + _image(bb) + bb.encode("\nid:")
     return Encoded(prompt, identifier_target(bb, identifier) if identifier else [], [image_id])
+
+
+def caption(bb: Backbone, image_id: str, text: str | None = None) -> Encoded:
+    """Image → caption (to write the generated captions that SID is built from)."""
+    prompt = bb.encode("image: ") + _image(bb) + bb.encode("\ncaption:")
+    return Encoded(prompt, bb.encode(" " + text) + [bb.eos_id] if text else [], [image_id])
 
 
 def gsv_t2i(bb: Backbone, query: str, candidates: list[tuple[str, str]],

@@ -234,3 +234,12 @@ def test_rq_codes_levels_and_shared_vectors(inputs: IdentifierInputs):
                                             texts=inputs.texts[:5],
                                             text_embeddings=inputs.text_embeddings[:5]), opts())
     assert small.info["codebook_size"] == 5
+
+
+def test_atomic_one_new_token_per_item(inputs: IdentifierInputs):
+    table = build_identifiers("atomic", inputs, opts())
+    assert len(set(table.identifiers)) == 60 and set(table.suffixes) == {""}
+    assert sorted(table.info["new_tokens"]) == sorted(table.identifiers)
+    assert all(len(ident.split()) == 1 for ident in table.identifiers)
+    assert build_identifiers("atomic", inputs, opts()).identifiers == table.identifiers
+    assert build_identifiers("atomic", inputs, opts(seed=1)).identifiers != table.identifiers

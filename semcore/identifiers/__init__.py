@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable
-from semcore.identifiers.baselines import (build_numeric, build_rq, build_semantic,
+from semcore.identifiers.baselines import (build_atomic, build_numeric, build_rq, build_semantic,
                                            build_string, build_structured)
 from semcore.identifiers.sid import build_sid, build_sid_anonymous
 
@@ -18,6 +18,7 @@ SCHEMES: dict[str, Builder] = {
     "sid": build_sid,
     "sid_anonymous": build_sid_anonymous,
     "numeric": build_numeric,
+    "atomic": build_atomic,
     "structured": build_structured,
     "string": build_string,
     "semantic": build_semantic,

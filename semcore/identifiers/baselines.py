@@ -1,7 +1,7 @@
 """The paper's Table 1 baselines: GRACE's identifiers (Li et al., 2024b) and an RQ stand-in.
 
-Numeric and structured IDs are numbers only and unique by construction, so the collisions
-option changes nothing for them. String and semantic IDs are words of the item's own source
+Numeric, atomic and structured IDs are unique by construction, so the collisions option
+changes nothing for them. String and semantic IDs are words of the item's own source
 text; RQ IDs are residual-quantised codes of its vector, an AVG/IRGen-style stand-in (neither
 paper's tokenizer is reproduced). Those three can collide, and the collisions option decides
 (sid.assemble). Every identifier sits in the lexical slot (no global part), which is what GSV
@@ -39,6 +39,22 @@ def build_numeric(inputs: IdentifierInputs, opts: IdentifierOptions) -> Identifi
     blank = [""] * len(numbers)
     return assemble("numeric", inputs.item_ids, blank, [str(x) for x in numbers],
                     opts.collisions, {})
+
+
+ATOMIC_TOKEN = "<item_{}>"  # one new vocabulary entry per item
+
+
+def build_atomic(inputs: IdentifierInputs, opts: IdentifierOptions) -> IdentifierTable:
+    """GRACE Atomic ID: one new token per item ("<item_4821>"), numbered by a seeded permutation.
+
+    This is the vocabulary expansion SSI argues against: the backbone must add every
+    identifier to its tokenizer (info["new_tokens"]) and learn an embedding for each, so an
+    identifier is decoded in a single step and shares nothing with any other.
+    """
+    numbers = np.random.default_rng(opts.seed).permutation(len(inputs.item_ids))
+    tokens = [ATOMIC_TOKEN.format(x) for x in numbers]
+    return assemble("atomic", inputs.item_ids, [""] * len(tokens), tokens, opts.collisions,
+                    {"new_tokens": sorted(tokens)})
 
 
 def tree_paths(x: np.ndarray, seed: int, branching: int = BRANCHING) -> list[list[int]]:
