@@ -1,6 +1,8 @@
 # semcore — the only entry points. `make reproduce` and `make test` install what they need.
 PROFILE ?= embedded
 SWEEP ?= fig3
+DATASET ?= flickr30k
+FROM ?=
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +23,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: setup reproduce test bench status clean
+.PHONY: setup reproduce test bench data status clean
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -63,6 +65,9 @@ test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 bench: $(STAMP)  ## benchmarks that print their figures (trie build, memory, step time)
 	$(BIN)/python benchmarks/bench_trie.py
 	$(BIN)/python benchmarks/bench_decoding.py
+
+data: $(STAMP)  ## download, verify, unpack DATASET=flickr30k|coco into data/ (needs internet)
+	$(BIN)/python -m semcore.data.download $(DATASET) --root data $(foreach f,$(FROM),--from-archive $(f))
 
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done

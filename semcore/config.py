@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
+
+from semcore import paths
 
 
 class ParamError(ValueError):
@@ -91,13 +94,16 @@ class Params:
         return dataclasses.asdict(self)
 
     def resolved_path(self, key: str) -> Path:
-        """A path parameter with $VARS expanded; an error names the key if it is unset."""
+        """A path parameter with $VAR / ${VAR:-default} expanded, relative paths taken from the
+        repository root; an error names the key if it is empty or a variable is unset."""
         raw = getattr(self, key)
-        expanded = os.path.expandvars(os.path.expanduser(raw))
+        with_defaults = re.sub(r"\$\{(\w+):-([^}]*)\}",
+                               lambda m: os.environ.get(m.group(1)) or m.group(2), raw)
+        expanded = os.path.expandvars(os.path.expanduser(with_defaults))
         if not raw or "$" in expanded:
             raise ParamError(f"parameter {key!r} = {raw!r} does not name a path "
                              "(set it in the profile or export the variable it uses)")
-        return Path(expanded)
+        return paths.REPO / expanded  # an absolute path stays as it is
 
 
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",

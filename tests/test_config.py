@@ -55,3 +55,11 @@ def test_notebook_accepts_its_declared_extra_parameter():
     with pytest.raises(config.ParamError, match="query"):
         notebook.setup(dict(ns))
     assert notebook.setup(dict(ns), declared=("query",)).profile == "tiny"
+
+
+def test_path_defaults_and_repo_relative(monkeypatch):
+    p = config.Params(data_path="${SEMCORE_TEST_DATA:-../shared/data/flickr8k}")
+    monkeypatch.delenv("SEMCORE_TEST_DATA", raising=False)
+    assert p.resolved_path("data_path") == config.paths.REPO / "../shared/data/flickr8k"
+    monkeypatch.setenv("SEMCORE_TEST_DATA", "/data/f8k")
+    assert p.resolved_path("data_path") == config.paths.REPO / "/data/f8k" == config.Path("/data/f8k")
