@@ -23,7 +23,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: setup reproduce test bench data status clean
+.PHONY: setup reproduce sweep test bench data status clean
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -53,6 +53,16 @@ $(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
 	$(BIN)/papermill --log-output --no-progress-bar -k $(KERNEL) -p profile $(PROFILE) \
 		build/$(PROFILE)/$*.ipynb $@.partial.ipynb
 	mv $@.partial.ipynb $@
+
+# The sweep notebook 06 draws Figure 3 from (the profile's fig3_sweep); points are cached and
+# only stale ones re-run, see semcore/sweep.py.
+$(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py $(PARAMS) $(PACKAGE) | $(STAMP)
+	$(BIN)/python -m semcore.sweep --profile $(PROFILE)
+	@mkdir -p $(@D) && touch $@
+$(OUT)/06_figures.ipynb: $(OUT)/sweeps.stamp
+
+sweep: $(STAMP)  ## run the papermill sweep params/sweeps/$(SWEEP).yaml on PROFILE (cached points)
+	$(BIN)/python -m semcore.sweep $(SWEEP) --profile $(PROFILE)
 
 define after_previous
 $(word $(1),$(EXECUTED)): $(word $(shell expr $(1) - 1),$(EXECUTED))

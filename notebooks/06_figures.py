@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 06 · Figures: beam curves and case studies (Figures 4, 5, 6)
+# # 06 · Figures: Figure 3 sweep, beam curves and case studies (Figures 4, 5, 6)
 #
 # Case studies show a query, the item SemCORE ranks first, and that item's SID with the global
 # ID in blue and the lexical ID in pink, as in the paper's Figures 4 and 5. Figure 6 shows
@@ -17,11 +17,35 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from semcore import methods, notebook, pipeline, report
+from semcore import sweep as sweeps
 from semcore.embeddings import encode_texts
 
 p = notebook.setup(globals())
 figures = notebook.out_dir(p, "figures")
 semcore = methods.get("semcore")
+
+# %% [markdown]
+# ## Figure 3 — cluster size × lexical ID length
+# Collected from the papermill sweep the profile names (`fig3_sweep`, a file in `params/sweeps/`;
+# `make sweep SWEEP=… PROFILE=…`), which `make reproduce` runs before this notebook. Read the grid
+# and the method from that file: on small profiles the cluster sizes are scaled to the corpus.
+
+# %%
+fig3 = sweeps.load(p.fig3_sweep)
+grid = sweeps.collect(fig3, p.profile)
+with report.figure_style():
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    for value, rows in grid[grid["direction"] == "t2i"].groupby(fig3.curves):
+        rows = rows.sort_values(fig3.x)
+        ax.plot(rows[fig3.x], rows["R@1"], marker="o", label=f"{fig3.curves} {value}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(fig3.x)
+    ax.set_ylabel("T2I R@1 (%)")
+    ax.set_title(f"{fig3.title} ({fig3.method}, {p.profile})", fontsize=7)
+    ax.legend(fontsize=6)
+    report.save_figure(fig, figures / "fig3_cluster_size_lexical_length")
+plt.show()
+grid.pivot_table(index=fig3.curves, columns=fig3.x, values="R@1")
 
 # %%
 with report.figure_style():

@@ -82,6 +82,7 @@ class Params:
         default_factory=lambda: ["semcore", "wo_gsv", "wo_sid", "wo_global_id",
                                  "wo_deduplication", "wo_constrained_decoding"])
     beam_sweep: list[int] = field(default_factory=lambda: [10, 20, 30, 40, 50])
+    fig3_sweep: str = "fig3"  # params/sweeps/<name>.yaml that Figure 3 is drawn from
 
     def __post_init__(self) -> None:
         _check_ranges(self)
@@ -140,6 +141,8 @@ def _check_ranges(p: Params) -> None:
                          f"{p.directions!r}, got {p.ablation_directions!r}")
     if any(b <= 0 for b in p.beam_sweep):
         raise ParamError(f"parameter 'beam_sweep' must hold positive beam sizes, got {p.beam_sweep!r}")
+    if not (paths.PARAMS / "sweeps" / f"{p.fig3_sweep}.yaml").is_file():
+        raise ParamError(f"parameter 'fig3_sweep' = {p.fig3_sweep!r} names no file in params/sweeps/")
     # method names are checked against the registry in semcore.methods (imported lazily
     # there to keep this module free of the pipeline).
     from semcore.methods import check_method_names

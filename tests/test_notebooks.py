@@ -33,7 +33,10 @@ def outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("nb")
     os.environ["SEMCORE_OUTPUTS"] = str(root / "outputs")
     os.environ["SEMCORE_CACHE"] = str(root / "cache")
+    from semcore import sweep
     for source in NOTEBOOKS:
+        if source.stem == "06_figures":  # Figure 3 is drawn from the profile's sweep
+            sweep.run(sweep.load("fig3_tiny"), "tiny")
         run_notebook(source, root)
     return root
 
@@ -50,7 +53,7 @@ def test_tables_and_figures_exist(outputs):
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
-    for stem in ("00_samples", "01_identifier_lengths", "02_loss_curves", "table5_beam_curve",
+    for stem in ("00_samples", "01_identifier_lengths", "fig3_cluster_size_lexical_length", "02_loss_curves", "table5_beam_curve",
                  "fig4_case_study_t2i", "fig4_case_study_i2t", "07_search"):
         assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.pdf").is_file()
     assert "paper R@1" in (tables / "table1_t2i.csv").read_text()
@@ -63,6 +66,30 @@ def test_rerun_changes_no_table_or_figure_byte(outputs):
     for source in NOTEBOOKS[-2:]:
         run_notebook(source, outputs)
     assert {**digest(tiny / "tables"), **digest(tiny / "figures")} == before
+
+
+def test_sweep_points_are_cached_and_collected(outputs):
+    from semcore import sweep
+    spec = sweep.load("fig3_tiny")
+    grid = sweep.collect(spec, "tiny")
+    assert len(grid) == len(spec.points()) == 4 and set(grid["direction"]) == {"t2i"}
+    assert set(grid["cluster_size"]) == {2, 4} and grid["R@1"].between(0, 100).all()
+    folder = sweep.point_dir("tiny", spec)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")}
+    sweep.run(spec, "tiny")  # every point is current: nothing re-runs
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")} == before
+
+
+def test_sweep_spec_errors_name_the_problem(tmp_path, monkeypatch):
+    from semcore import config, sweep
+    with pytest.raises(config.ParamError, match="no sweep 'nope'"):
+        sweep.load("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: t\nmethod: semcore\nx: cluster_size\ncurves: lexical_length\n"
+                   "fixed: {}\ngrid: {cluster_size: [4], lexical_lenght: [2]}\n")
+    monkeypatch.setattr(sweep, "SWEEPS", tmp_path)
+    with pytest.raises(config.ParamError, match="lexical_lenght|curves"):
+        sweep.load("bad")
 
 
 def test_unknown_parameter_fails_the_notebook(tmp_path):

@@ -1,0 +1,154 @@
+"""Parameter sweeps with papermill: a grid of overrides, one executed notebook per point.
+
+A sweep is params/sweeps/<name>.yaml: a method, `fixed` overrides, and a `grid` of parameter
+values. Every point runs notebooks/sweeps/point.py under papermill with the profile plus its
+overrides and writes its metrics to outputs/<profile>/sweeps/<name>/<point>.json, stamped with
+the key of its parameters and the package code (semcore.cache.key_of). A point whose stamped
+result is current is skipped, and the pipeline steps inside are cached, so an interrupted sweep
+resumes where it stopped and a code change re-runs exactly the stale points. `collect` gathers the points into one table for plotting.
+Every point's parameters are validated before the first one runs.
+Run: `make sweep SWEEP=fig3 PROFILE=embedded` (or `python -m semcore.sweep fig3 --profile …`);
+without a name, the sweeps the profile's report notebooks draw (fig3_sweep) run.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from semcore import cache, config, methods, paths
+
+SWEEPS = paths.PARAMS / "sweeps"
+POINT_NOTEBOOK = paths.REPO / "notebooks" / "sweeps" / "point.py"
+KERNEL = "semcore"
+SPEC_KEYS = {"title", "method", "x", "curves", "fixed", "grid"}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    title: str
+    method: str
+    x: str  # grid parameter on the x axis
+    curves: str  # grid parameter drawn as one curve per value
+    fixed: dict[str, Any]
+    grid: dict[str, list[Any]]
+
+    def points(self) -> list[dict[str, Any]]:
+        keys = sorted(self.grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))]
+
+    def overrides(self, point: dict[str, Any]) -> dict[str, Any]:
+        return {**self.fixed, **point}
+
+
+def load(name: str) -> Sweep:
+    """params/sweeps/<name>.yaml, validated: unknown spec keys, an unknown method, or a grid
+    point that is not a valid parameter setting is an error naming it."""
+    path = SWEEPS / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+        raise config.ParamError(f"no sweep {name!r} ({path}); sweeps: {known}")
+    spec = yaml.safe_load(path.read_text()) or {}
+    unknown = set(spec) - SPEC_KEYS
+    missing = SPEC_KEYS - set(spec)
+    if unknown or missing:
+        raise config.ParamError(f"{path}: unknown keys {sorted(unknown)}, missing keys "
+                                f"{sorted(missing)}; a sweep has {sorted(SPEC_KEYS)}")
+    sweep = Sweep(name=name, **spec)
+    methods.get(sweep.method)
+    if {sweep.x, sweep.curves} - set(sweep.grid):
+        raise config.ParamError(f"{path}: x and curves must be grid parameters, got "
+                                f"{sweep.x!r}, {sweep.curves!r}")
+    for point in sweep.points():
+        config.Params().replace(**sweep.overrides(point))
+    return sweep
+
+
+def point_name(point: dict[str, Any]) -> str:
+    return ",".join(f"{k}={point[k]}" for k in sorted(point))
+
+
+def point_dir(profile: str, sweep: Sweep) -> Path:
+    path = paths.outputs(profile) / "sweeps" / sweep.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def point_key(p: config.Params, sweep: Sweep) -> str:
+    return cache.key_of(step="sweep_point", method=sweep.method, params=p.to_dict())
+
+
+def save_point(p: config.Params, sweep: Sweep, point: dict[str, Any], rows: list[dict]) -> Path:
+    """What the point notebook writes: its key, grid values and one metrics row per direction."""
+    path = point_dir(p.profile, sweep) / f"{point_name(point)}.json"
+    cache.write_json(path, {"key": point_key(p, sweep), "point": point, "rows": rows})
+    return path
+
+
+def _current(profile: str, sweep: Sweep, point: dict[str, Any]) -> bool:
+    path = point_dir(profile, sweep) / f"{point_name(point)}.json"
+    p = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.overrides(point))
+    return path.is_file() and json.loads(path.read_text())["key"] == point_key(p, sweep)
+
+
+def execute_notebook(source: Path, executed: Path, parameters: dict[str, Any]) -> None:
+    """jupytext source → .ipynb → papermill run, written atomically to `executed`."""
+    import jupytext
+    import papermill
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {"name": KERNEL, "language": "python", "display_name": KERNEL}
+    built = executed.with_suffix(".source.ipynb")
+    jupytext.write(nb, built)
+    partial = executed.with_suffix(".partial.ipynb")
+    papermill.execute_notebook(str(built), str(partial), parameters=parameters, kernel_name=KERNEL,
+                               progress_bar=False, log_output=True, cwd=str(paths.REPO))
+    partial.rename(executed)
+    built.unlink()
+
+
+def run(sweep: Sweep, profile: str) -> None:
+    """Execute every point whose result is missing or stale, in grid order."""
+    out = point_dir(profile, sweep)
+    todo = [pt for pt in sweep.points() if not _current(profile, sweep, pt)]
+    print(f"sweep {sweep.name} on {profile}: {len(sweep.points()) - len(todo)} of "
+          f"{len(sweep.points())} points done", flush=True)
+    for point in todo:
+        print(f"  running {point_name(point)}", flush=True)
+        execute_notebook(POINT_NOTEBOOK, out / f"{point_name(point)}.ipynb",
+                         {"profile": profile, "overrides": sweep.overrides(point),
+                          "sweep": sweep.name})
+
+
+def collect(sweep: Sweep, profile: str) -> pd.DataFrame:
+    """One row per (point, direction); an error names the points missing or stale."""
+    out = point_dir(profile, sweep)
+    missing = [point_name(pt) for pt in sweep.points() if not _current(profile, sweep, pt)]
+    if missing:
+        raise FileNotFoundError(f"sweep {sweep.name!r} has no current result for {missing}; "
+                                f"run `make sweep SWEEP={sweep.name} PROFILE={profile}`")
+    rows = []
+    for pt in sweep.points():
+        result = json.loads((out / f"{point_name(pt)}.json").read_text())
+        rows += [{**result["point"], **row} for row in result["rows"]]
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Run a papermill parameter sweep.")
+    ap.add_argument("name", nargs="?", help="params/sweeps/<name>.yaml (default: the profile's fig3_sweep)")
+    ap.add_argument("--profile", default="embedded")
+    args = ap.parse_args()
+    p = config.load(paths.PARAMS / f"{args.profile}.yaml")
+    run(load(args.name or p.fig3_sweep), args.profile)
+
+
+if __name__ == "__main__":
+    main()
