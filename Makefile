@@ -2,6 +2,8 @@
 PROFILE ?= embedded
 SWEEP ?= fig3
 DATASET ?= flickr30k
+LAUNCHER ?= python
+NGPUS ?= 1
 FROM ?=
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +25,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: setup reproduce sweep test bench data status clean
+.PHONY: setup reproduce sweep train test bench data status clean
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -60,6 +62,15 @@ $(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py 
 	$(BIN)/python -m semcore.sweep --profile $(PROFILE)
 	@mkdir -p $(@D) && touch $@
 $(OUT)/06_figures.ipynb: $(OUT)/sweeps.stamp
+
+# Train every model of PROFILE before the notebooks (they then only decode and report).
+# LAUNCHER=deepspeed NGPUS=8 (needs `pip install -e '.[gpu]'` and deepspeed_config in the
+# profile) or LAUNCHER=torchrun; LAUNCHER=python trains in one process.
+TRAIN_python := $(BIN)/python -m semcore.launch
+TRAIN_deepspeed := $(BIN)/deepspeed --num_gpus $(NGPUS) --module semcore.launch
+TRAIN_torchrun := $(BIN)/torchrun --nproc_per_node $(NGPUS) -m semcore.launch
+train: $(STAMP) $(PARAMS)  ## train PROFILE's models (LAUNCHER=python|deepspeed|torchrun NGPUS=n)
+	$(TRAIN_$(LAUNCHER)) --profile $(PROFILE)
 
 sweep: $(STAMP)  ## run the papermill sweep params/sweeps/$(SWEEP).yaml on PROFILE (cached points)
 	$(BIN)/python -m semcore.sweep $(SWEEP) --profile $(PROFILE)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,7 @@ from typing import Any, Callable
 from semcore import paths
 
 MARKER = "COMPLETE"
+WAIT_SECONDS = 2.0  # how often a non-zero rank looks for rank 0's result
 
 
 @lru_cache(maxsize=1)
@@ -43,20 +45,38 @@ def result_dir(name: str, key: str) -> Path:
     return paths.cache_root() / name / key
 
 
+def rank() -> int:
+    """This process's rank under a multi-process launcher (deepspeed, torchrun); 0 alone."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def _wait_for(final: Path) -> Path:
+    while not (final / MARKER).is_file():
+        time.sleep(WAIT_SECONDS)
+    return final
+
+
 def step(name: str, key: str, build: Callable[[Path], None], *, resumable: bool = False) -> Path:
     """Return cache/<name>/<key>/, building it first with build(work_dir) if needed.
 
     build writes its files into work_dir. Non-resumable steps start from an empty work_dir;
-    resumable ones get the same <key>.partial folder back after an interruption.
+    resumable ones (training) get the same <key>.partial folder back after an interruption.
+    Under a multi-process launcher every rank runs a resumable step's build (the Trainer needs
+    them all; it writes on rank 0 only) and rank 0 alone runs any other build and publishes the
+    result; the other ranks wait for it (the cache must be on a file system all ranks share).
     """
     final = result_dir(name, key)
     if (final / MARKER).is_file():
         return final
+    if rank() != 0 and not resumable:
+        return _wait_for(final)
     work = final.with_name(key + ".partial")
     if work.exists() and not resumable:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     build(work)
+    if rank() != 0:
+        return _wait_for(final)
     (work / MARKER).write_text(key)
     if final.exists():  # a stale folder without marker (older interrupted layout)
         shutil.rmtree(final)

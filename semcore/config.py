@@ -58,8 +58,18 @@ class Params:
     text_encoder: Literal["all-MiniLM-L6-v2"] = "all-MiniLM-L6-v2"
 
     # --- backbone and training (paper §3.4, appendix A.1) ------------------------------
-    backbone: Literal["tiny"] = "tiny"  # smol and InternVL2.5 backbones: not yet
-    finetune: Literal["full"] = "full"  # LoRA: not yet
+    # tiny: random InternVL from config classes (tests, embedded default); smol: SmolLM2-135M
+    # + frozen DINOv2 features + trained projector (CPU); internvl2_5-*: the paper's backbones,
+    # native transformers InternVL checkpoints from backbone_path (GPU).
+    backbone: Literal["tiny", "smol", "internvl2_5-1b", "internvl2_5-2b", "internvl2_5-4b",
+                      "internvl2_5-8b"] = "tiny"
+    backbone_path: str = ""  # InternVL: hub id or folder of a native (model_type internvl) checkpoint
+    finetune: Literal["full", "lora"] = "full"  # paper: 1B/2B full, 4B/8B LoRA
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    gradient_checkpointing: bool = False
+    deepspeed_config: str = ""  # e.g. params/deepspeed/zero2.json, used under `make train LAUNCHER=deepspeed`
     tiny_hidden: int = 128
     tiny_layers: int = 2
     epochs: int = 5
@@ -110,7 +120,7 @@ class Params:
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
              "lexical_length", "tiny_hidden", "tiny_layers", "epochs",
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
-             "caption_epochs", "caption_max_tokens")
+             "caption_epochs", "caption_max_tokens", "lora_rank", "lora_alpha")
 _NON_NEGATIVE = ("max_train_images", "max_test_images", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
 DIRECTIONS = ("t2i", "i2t")
@@ -123,6 +133,11 @@ def _check_ranges(p: Params) -> None:
     for key in _NON_NEGATIVE:
         if getattr(p, key) < 0:
             raise ParamError(f"parameter {key!r} must be >= 0, got {getattr(p, key)!r}")
+    if p.backbone.startswith("internvl") and not p.backbone_path:
+        raise ParamError(f"parameter 'backbone_path' must name a native InternVL checkpoint "
+                         f"(hub id or folder) for backbone {p.backbone!r}")
+    if not 0 <= p.lora_dropout < 1:
+        raise ParamError(f"parameter 'lora_dropout' must be in [0, 1), got {p.lora_dropout!r}")
     if p.learning_rate <= 0:
         raise ParamError(f"parameter 'learning_rate' must be > 0, got {p.learning_rate!r}")
     if p.image_size % 8:

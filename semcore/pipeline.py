@@ -35,7 +35,8 @@ CAPTION_KEYS = ("caption_epochs", "caption_max_tokens")
 ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_size_meaning",
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
            "image_size", "seed")
-MODEL_KEYS = ("backbone", "finetune", "tiny_hidden", "tiny_layers", "epochs",
+MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
+              "gradient_checkpointing", "deepspeed_config", "tiny_hidden", "tiny_layers", "epochs",
               "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
 GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size")
 TOKENIZER_VOCAB = 4000
@@ -119,24 +120,43 @@ def captions(p: Params) -> dict[str, str]:
         c = corpus(p)
         texts = [cap.text for cap in c.captions_in("train")] + prompts.TEMPLATE_WORDS
         bb = new_backbone(p, texts)
-        cfg = TrainConfig(p.caption_epochs, p.batch_size, p.learning_rate, p.seed, "train captioner")
-        train(bb, captioning.training_examples(bb, c), images(p), cfg, work)
-        written = captioning.write_captions(bb, [im.id for im in c.images], images(p),
+        cfg = train_config(p, p.caption_epochs, p.learning_rate, "train captioner")
+        train(bb, captioning.training_examples(bb, c), image_inputs(p), cfg, work)
+        written = captioning.write_captions(bb, [im.id for im in c.images], image_inputs(p),
                                             p.caption_max_tokens, DECODE_BATCH)
         cache.write_json(work / "captions.json", written)
 
     return cache.read_json(cache.step("captions", key, build, resumable=True) / "captions.json")
 
 
+@lru_cache(maxsize=2)
+def _image_features(data: str) -> dict[str, np.ndarray]:
+    c = _corpus(data)
+    key = cache.key_of(step="image_features", corpus=fingerprint(c))
+
+    def build(work: Path) -> None:
+        from semcore import image_encoder
+        np.save(work / "features.npy", image_encoder.encode_images([im.path for im in c.images]))
+
+    features = np.load(cache.step("image_features", key, build) / "features.npy")
+    return {im.id: f for im, f in zip(c.images, features)}
+
+
+def image_features(p: Params) -> dict[str, np.ndarray]:
+    """Frozen DINOv2 features (T, d) of every image, computed once per corpus and cached."""
+    return _image_features(_data_key(p))
+
+
+def image_inputs(p: Params) -> dict[str, np.ndarray]:
+    """What the backbone takes per image: cached features (smol) or pixels (InternVL, tiny)."""
+    return image_features(p) if p.backbone == "smol" else images(p)
+
+
 def image_vectors(p: Params, image_ids: list[str]) -> np.ndarray:
-    """Frozen image features for embedding-based schemes: 8×8 average-pooled RGB, standardised."""
-    imgs = images(p)
-    feats = []
-    for i in image_ids:
-        a = imgs[i].astype(np.float32)
-        s = a.shape[0] // 8
-        feats.append(a[:s * 8, :s * 8].reshape(8, s, 8, s, 3).mean(axis=(1, 3)).ravel())
-    x = np.stack(feats)
+    """One vector per image for embedding-based identifiers (structured, RQ): the frozen
+    encoder's feature tokens, concatenated and standardised."""
+    feats = image_features(p)
+    x = np.stack([feats[i].reshape(-1) for i in image_ids]).astype(np.float64)
     return (x - x.mean(0)) / (x.std(0) + 1e-6)
 
 
@@ -181,17 +201,50 @@ def _encode_pair(bb: Backbone, pair, identifier: str) -> prompts.Encoded:
     return prompts.text_query(bb, pair.text, identifier)
 
 
+def train_config(p: Params, epochs: int, learning_rate: float, description: str) -> TrainConfig:
+    deepspeed = str(p.resolved_path("deepspeed_config")) if p.deepspeed_config else None
+    return TrainConfig(epochs, p.batch_size, learning_rate, p.seed, description,
+                       p.gradient_checkpointing, deepspeed)
+
+
 def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Backbone:
-    """A fresh backbone of the profile's kind. tiny learns its tokenizer from `texts` (the
-    texts it may legitimately see); `new_tokens` (atomic IDs) are added to the vocabulary."""
-    tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
-    tokenizer.add_tokens(list(new_tokens))
-    return build_tiny(tokenizer, p.image_size, p.tiny_hidden, p.tiny_layers, p.seed)
+    """A fresh backbone of the profile's kind, LoRA-wrapped when finetune is "lora".
+
+    tiny learns its tokenizer from `texts` (the texts it may legitimately see); pretrained
+    backbones keep theirs. `new_tokens` (atomic IDs) are added to the vocabulary.
+    """
+    if p.backbone == "tiny":
+        tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
+        tokenizer.add_tokens(list(new_tokens))
+        bb = build_tiny(tokenizer, p.image_size, p.tiny_hidden, p.tiny_layers, p.seed)
+    elif p.backbone == "smol":
+        from semcore import image_encoder
+        from semcore.models.smol import build_smol
+        from semcore.models.smollm2 import load_smollm2
+        lm, tokenizer = load_smollm2()
+        tokenizer.add_tokens(list(new_tokens))
+        bb = build_smol(lm, tokenizer, image_encoder.FEATURE_DIM, image_encoder.FEATURE_TOKENS, p.seed)
+    else:
+        from semcore.models.internvl import add_tokens, load_internvl
+        bb = load_internvl(p.backbone_path, gradient_checkpointing=p.gradient_checkpointing)
+        add_tokens(bb, list(new_tokens))
+    if p.finetune == "lora":
+        from semcore.models.smol import apply_lora
+        bb.model = apply_lora(bb.model, p.lora_rank, p.lora_alpha, p.lora_dropout)
+    return bb
 
 
-def _load(model_dir: Path, tokenizer_dir: Path) -> Backbone:
-    from transformers import PreTrainedTokenizerFast
-    return load_tiny(model_dir, PreTrainedTokenizerFast.from_pretrained(tokenizer_dir))
+def _load(p: Params, model_dir: Path, tokenizer_dir: Path) -> Backbone:
+    """A backbone saved by a training step (adapters merged), with its saved tokenizer."""
+    from transformers import AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    if p.backbone == "tiny":
+        return load_tiny(model_dir, tokenizer)
+    if p.backbone == "smol":
+        from semcore.models.smol import load_smol
+        return load_smol(model_dir, tokenizer)
+    from semcore.models.internvl import load_internvl
+    return load_internvl(str(model_dir), tokenizer_dir=str(tokenizer_dir))
 
 
 def trained(p: Params, direction: str, method: Method) -> Backbone:
@@ -208,18 +261,18 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
         texts = [pr.text for pr in t.pairs if pr.text] + prompts.TEMPLATE_WORDS
         texts += [] if new_tokens else table.identifiers
         bb = new_backbone(p, texts, new_tokens)
-        bb.tokenizer.save_pretrained(work / "tokenizer")
+        if cache.rank() == 0:
+            bb.tokenizer.save_pretrained(work / "tokenizer")
         corpus_ids = set(t.corpus_ids)
         examples = []
         for pair in t.pairs:
             repeats = p.corpus_repeats if pair.item_id in corpus_ids else 1
             examples += [_encode_pair(bb, pair, table.of(pair.item_id))] * repeats
-        cfg = TrainConfig(p.epochs, p.batch_size, p.learning_rate, p.seed,
-                          f"train {direction} {method.name}")
-        train(bb, examples, images(p), cfg, work)
+        cfg = train_config(p, p.epochs, p.learning_rate, f"train {direction} {method.name}")
+        train(bb, examples, image_inputs(p), cfg, work)
 
     work = cache.step("train", key, build, resumable=True)
-    return _load(work / "model", work / "tokenizer")
+    return _load(p, work / "model", work / "tokenizer")
 
 
 def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
@@ -237,7 +290,7 @@ def _query_prompts(bb: Backbone, queries) -> list[tuple[str, prompts.Encoded]]:
 def _decode(bb: Backbone, p: Params, table: IdentifierTable, queries, beam: int,
             constrained: bool, desc: str) -> dict[str, Ranked]:
     fn = decode_constrained if constrained else decode_free
-    return fn(bb, table, _query_prompts(bb, queries), images(p), beam, DECODE_BATCH, p.seed, desc=desc)
+    return fn(bb, table, _query_prompts(bb, queries), image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
 
 
 def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
@@ -305,13 +358,13 @@ def verifier(p: Params, direction: str, method: Method) -> Backbone:
         ranked = _decode(bb, p, table.subset(train_ids), queries, p.beam_size, True,
                          f"GSV candidates {direction} {method.name}")
         examples = gsv.training_examples(bb, t, table, queries, ranked, p.gsv_k, p.seed)
-        cfg = TrainConfig(p.gsv_epochs, p.batch_size, p.learning_rate / 2, p.seed,
-                          f"train GSV {direction} {method.name}")
-        train(bb, examples, images(p), cfg, work)
-        bb.tokenizer.save_pretrained(work / "tokenizer")
+        cfg = train_config(p, p.gsv_epochs, p.learning_rate / 2, f"train GSV {direction} {method.name}")
+        train(bb, examples, image_inputs(p), cfg, work)
+        if cache.rank() == 0:
+            bb.tokenizer.save_pretrained(work / "tokenizer")
 
     work = cache.step("gsv_train", key, build, resumable=True)
-    return _load(work / "model", work / "tokenizer")
+    return _load(p, work / "model", work / "tokenizer")
 
 
 def final_key(p: Params, direction: str, method: Method, beam: int) -> str:
@@ -332,7 +385,7 @@ def rankings(p: Params, direction: str, method: Method, beam: int | None = None)
         table = identifiers(p, direction, method)
         bb = verifier(p, direction, method)
         start = time.perf_counter()
-        final = gsv.rerank(bb, t, table, list(t.queries), ranked, images(p), p.gsv_k, p.seed)
+        final = gsv.rerank(bb, t, table, list(t.queries), ranked, image_inputs(p), p.gsv_k, p.seed)
         cache.write_json(work / "timing.json", {"seconds": time.perf_counter() - start,
                                                 "queries": len(t.queries)})
         cache.write_json(work / "rankings.json", final)
@@ -350,7 +403,7 @@ def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
                      p.beam_size, method.constrained, "search")
     if not method.gsv:
         return ranked["search"].items()[:k]
-    final = gsv.rerank(verifier(p, "t2i", method), t, table, [query], ranked, images(p),
+    final = gsv.rerank(verifier(p, "t2i", method), t, table, [query], ranked, image_inputs(p),
                        p.gsv_k, p.seed)
     return final["search"][:k]
 

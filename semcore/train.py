@@ -33,6 +33,8 @@ class TrainConfig:
     learning_rate: float
     seed: int
     description: str = "train"
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None  # a ZeRO config (params/deepspeed/*.json) under a launcher
 
 
 class _Examples(torch.utils.data.Dataset):
@@ -134,7 +136,8 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
         logging_steps=max(1, steps_per_epoch // 4), save_strategy="epoch", save_total_limit=1,
         seed=cfg.seed, data_seed=cfg.seed, report_to=[], disable_tqdm=True,
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
-        remove_unused_columns=False,
+        remove_unused_columns=False, gradient_checkpointing=cfg.gradient_checkpointing,
+        deepspeed=cfg.deepspeed,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     trainer = _Trainer(model=backbone.model, args=args, train_dataset=_Examples(examples),
                       data_collator=Collator(backbone, images))
@@ -143,9 +146,12 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
     trainer.add_callback(_Bar(cfg.description))
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=last)
-    backbone.model.save_pretrained(work_dir / "model")
+    if hasattr(backbone.model, "merge_and_unload"):  # LoRA: saved merged, loads like full
+        backbone.model = backbone.model.merge_and_unload()
     history = [h for h in trainer.state.log_history if "loss" in h]
-    (work_dir / "loss_history.json").write_text(json.dumps(history, indent=1))
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if trainer.is_world_process_zero():  # under a multi-GPU launcher, rank 0 writes
+        backbone.model.save_pretrained(work_dir / "model")
+        (work_dir / "loss_history.json").write_text(json.dumps(history, indent=1))
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     backbone.model.eval()
     return history

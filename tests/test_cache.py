@@ -1,4 +1,7 @@
 """Steps are content-addressed, atomic, and resumable."""
+import os
+import time
+
 import pytest
 
 from semcore import cache
@@ -63,3 +66,20 @@ def test_atomic_write_leaves_no_temporary(tmp_path):
     cache.write_json(target, {"x": 1})
     assert cache.read_json(target) == {"x": 1}
     assert [p.name for p in target.parent.iterdir()] == ["a.json"]
+
+
+def test_other_ranks_wait_for_rank_zero(tmp_path):
+    """Under a launcher, rank 1 never builds a non-training step: it waits for rank 0's result."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEMCORE_CACHE": str(tmp_path), "RANK": "1"}
+    code = ("from semcore import cache\n"
+            "def build(work): raise SystemExit('rank 1 must not build')\n"
+            "print(cache.step('s', 'k', build).name)")
+    waiting = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # rank 1 is waiting by now
+    assert waiting.poll() is None
+    cache.step("s", "k", lambda work: (work / "x").write_text("1"))
+    out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and out.strip() == "k"
