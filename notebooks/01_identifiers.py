@@ -5,11 +5,22 @@
 # cluster over sentence embeddings of its source text, rendered as the cluster's top
 # class-based TF-IDF word (equation 2) — followed by a **lexical ID**: the item's top
 # `lexical_length` KeyBERT keywords, with the cluster's top-`dedup_top_n` c-TF-IDF words removed
-# (deduplication). The GRACE baselines (Table 1) use a random number (numeric ID), the item's
-# own text (string ID), its top TF-IDF words (semantic ID) or hierarchical K-Means paths over
-# item features (structured ID); `rq_avg` stands in for AVG/IRGen with residual-quantised
-# codes of the item features (neither paper's tokenizer is reproduced). On the embedded
-# profile the image features are 8×8 average-pooled pixels (`pipeline.image_vectors`).
+# (deduplication). The GRACE baselines (Table 1) use a random number (numeric ID), one new
+# vocabulary token per item (atomic ID — the vocabulary expansion SSI argues against), the
+# item's own text (string ID), its top TF-IDF words (semantic ID) or hierarchical K-Means paths
+# over image features (structured ID); `rq_avg` stands in for AVG/IRGen with residual-quantised
+# codes of the image features (neither paper's tokenizer is reproduced). Image features are the
+# frozen DINOv2-S tokens of `semcore.image_encoder` (`pipeline.image_vectors`).
+#
+# **SSI** (the second paper) has the language model write the identifier itself: fixed slots
+# (objects, attributes, actions, scene) in plain words, plus a one-sentence rationale used as an
+# auxiliary training target. Here SmolLM2-135M-Instruct writes them from the item's source text
+# (`semcore.identifiers.ssi`); answers that do not parse or name no object of the text are
+# replaced by a rule-based identifier and counted below.
+#
+# *Source text.* Image identifiers are built from one caption per image: a held-out ground-truth
+# caption (`caption_source: heldout`, allowed on CPU profiles) or the backbone's own caption
+# after it learned to caption the train split (`caption_source: generated`, the paper's source).
 #
 # *Reading of "cluster size 128"* (appendix A.1): the paper sweeps "cluster size" in Figure 3
 # and says larger sizes compensate for short lexical IDs. We read it as the number of K-Means
@@ -27,17 +38,26 @@ p = notebook.setup(globals())
 planned = pipeline.planned_models(p)
 
 # %%
+import numpy as np
 import pandas as pd
 
-rows = []
+print(f"caption_source: {p.caption_source}")
+rows, token_counts = [], {}
 for direction, m in planned:
-    corpus_ids = pipeline.task(p, direction).corpus_ids
-    table = pipeline.identifiers(p, direction, m).subset(list(corpus_ids))
+    corpus_ids = list(pipeline.task(p, direction).corpus_ids)
+    full = pipeline.identifiers(p, direction, m)
+    table = full.subset(corpus_ids)
+    token_counts[(direction, m.label)] = pipeline.identifier_token_counts(p, direction, m, corpus_ids)
     rows.append({"direction": direction, "method": m.label, "scheme": m.scheme,
-                 **table.collision_stats()})
+                 **table.collision_stats(),
+                 "mean words": round(float(np.mean([len(i.split()) for i in table.identifiers])), 2),
+                 "mean tokens": round(float(np.mean(token_counts[(direction, m.label)])), 2),
+                 "SSI valid %": round(100 * full.info["valid_rate"], 1) if m.scheme == "ssi" else None})
 stats = pd.DataFrame(rows)
 report.write_table(stats, notebook.out_dir(p, "tables") / "identifier_collisions",
-                   f"Identifier collisions over the test corpus ({p.profile} profile).")
+                   f"Identifiers over the test corpus ({p.profile} profile, caption_source "
+                   f"{p.caption_source}): collisions, length in words and in backbone tokens "
+                   "(with the end token), and the share of valid SSI answers.")
 stats
 
 # %% [markdown]
@@ -48,7 +68,8 @@ stats
 t2i = "t2i" if "t2i" in p.directions else p.directions[0]
 task = pipeline.task(p, t2i)
 shown = list(task.corpus_ids[:8])
-tables = {m.label: pipeline.identifiers(p, t2i, m) for d, m in planned if d == t2i}
+tables = {m.label: pipeline.identifiers(p, t2i, m).subset(list(task.corpus_ids))
+          for d, m in planned if d == t2i}
 sid = pipeline.identifiers(p, t2i, methods.get("semcore"))
 examples = pd.DataFrame({"item": shown, "source text": [task.item(i).source_text for i in shown],
                          **{label: [tb.render(i) for i in shown]
@@ -58,24 +79,26 @@ report.write_table(examples, notebook.out_dir(p, "tables") / "identifier_example
 examples
 
 # %% [markdown]
-# ## Lengths and cluster sizes
+# ## Lengths, token counts and cluster sizes
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 
 with report.figure_style():
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(11, 3))
     for label, tb in tables.items():
         lengths = [len(s.split()) for s in tb.identifiers]
         ax1.hist(lengths, bins=np.arange(0.5, max(lengths) + 1.5), histtype="step", label=label)
+        counts = token_counts[(t2i, label)]
+        ax2.hist(counts, bins=np.arange(0.5, max(counts) + 1.5), histtype="step", label=label)
     ax1.set_xlabel("identifier length (words)")
     ax1.set_ylabel("items")
-    ax1.legend(fontsize=6)
+    ax1.legend(fontsize=5)
+    ax2.set_xlabel(f"identifier length ({p.backbone} tokens, with end token)")
     sizes = sorted(sid.info["cluster_sizes"], reverse=True)
-    ax2.bar(range(len(sizes)), sizes)
-    ax2.set_xlabel("SID cluster (sorted)")
-    ax2.set_ylabel("items")
+    ax3.bar(range(len(sizes)), sizes)
+    ax3.set_xlabel("SID cluster (sorted)")
+    ax3.set_ylabel("items")
     report.save_figure(fig, notebook.out_dir(p, "figures") / "01_identifier_lengths")
 plt.show()
 

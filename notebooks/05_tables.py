@@ -41,7 +41,7 @@ if "t2i" in p.directions:
 
 # %%
 if "i2t" in p.directions:
-    t2 = paper.side_by_side(results("i2t", p.table1_methods), "table2", "Flickr30K")
+    t2 = paper.side_by_side(results("i2t", p.table2_methods), "table2", "Flickr30K")
     report.write_table(t2, tables / "table2_i2t",
                        f"Table 2: image-to-text R@K (an image's rank is the best rank of its five "
                        f"captions). {where}; paper: Flickr30K 1K test.")

@@ -1,7 +1,7 @@
 """The named methods that the tables compare: an identifier scheme plus pipeline switches.
 
 Each table row is one run of the same pipeline with one of these; the profile lists them by
-name (table1_methods, table3_ablations) and a typo is an error naming the valid ones.
+name (table1_methods, table2_methods, table3_ablations) and a typo is an error naming the valid ones.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Method:
     constrained: bool = True  # trie-constrained beam search (else free generation + match)
     use_global: bool = True  # SID: prefix the global (cluster) ID
     dedup: bool = True  # SID: drop keywords that repeat the cluster's top c-TF-IDF words
+    rationale: bool = False  # SSI: the item's rationale follows its identifier in the target
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -25,7 +26,7 @@ class Method:
     def training_key(self) -> dict:
         """What determines the trained model (decoding switches and GSV do not)."""
         return {"scheme": self.scheme, "collisions": self.collisions,
-                "use_global": self.use_global, "dedup": self.dedup}
+                "use_global": self.use_global, "dedup": self.dedup, "rationale": self.rationale}
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -35,6 +36,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("grace_string", "GRACE (String ID)", "string", collisions="suffix"),
     Method("grace_semantic", "GRACE (Semantic ID)", "semantic", collisions="suffix"),
     Method("rq_avg", "AVG/IRGen-style RQ ID", "rq", collisions="suffix"),  # no paper row
+    Method("ssi", "SSI (rationale-guided)", "ssi", collisions="suffix", rationale=True),
+    Method("ssi_no_rationale", "SSI w/o rationale", "ssi", collisions="suffix"),
     Method("semcore", "SemCORE", "sid", gsv=True),
     Method("wo_gsv", "w/o GSV", "sid", collisions="suffix"),
     Method("wo_sid", "w/o SID", "sid_anonymous", gsv=True),

@@ -48,9 +48,10 @@ def _pick(p: Params, keys: tuple[str, ...]) -> dict:
 
 
 def planned_runs(p: Params) -> list[tuple[str, Method]]:
-    """Every (direction, method) the profile's tables need: Tables 1–2 in each direction,
-    the Table 3 ablations in ablation_directions."""
-    runs = [(d, m) for d in p.directions for m in methods.resolve(p.table1_methods)]
+    """Every (direction, method) the profile's tables need: Table 1 (T2I), Table 2 (I2T), the
+    Table 3 ablations in ablation_directions."""
+    table = {"t2i": p.table1_methods, "i2t": p.table2_methods}
+    runs = [(d, m) for d in p.directions for m in methods.resolve(table[d])]
     runs += [(d, m) for d in p.ablation_directions for m in methods.resolve(p.table3_ablations)]
     return list(dict.fromkeys(runs))
 
@@ -195,10 +196,10 @@ def train_key(p: Params, direction: str, method: Method) -> str:
                         params=_pick(p, MODEL_KEYS))
 
 
-def _encode_pair(bb: Backbone, pair, identifier: str) -> prompts.Encoded:
+def _encode_pair(bb: Backbone, pair, identifier: str, rationale: str | None) -> prompts.Encoded:
     if pair.kind == "image":
-        return prompts.image_query(bb, pair.image_id, identifier)
-    return prompts.text_query(bb, pair.text, identifier)
+        return prompts.image_query(bb, pair.image_id, identifier, rationale)
+    return prompts.text_query(bb, pair.text, identifier, rationale)
 
 
 def train_config(p: Params, epochs: int, learning_rate: float, description: str) -> TrainConfig:
@@ -207,23 +208,34 @@ def train_config(p: Params, epochs: int, learning_rate: float, description: str)
                        p.gradient_checkpointing, deepspeed)
 
 
-def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Backbone:
-    """A fresh backbone of the profile's kind, LoRA-wrapped when finetune is "lora".
-
-    tiny learns its tokenizer from `texts` (the texts it may legitimately see); pretrained
-    backbones keep theirs. `new_tokens` (atomic IDs) are added to the vocabulary.
-    """
+def new_tokenizer(p: Params, texts: list[str], new_tokens: list[str] = ()):
+    """The tokenizer a fresh backbone uses: tiny learns a BPE from `texts` (the texts it may
+    legitimately see), pretrained backbones keep theirs; `new_tokens` (atomic IDs) are added."""
+    from transformers import AutoTokenizer
     if p.backbone == "tiny":
         tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
-        tokenizer.add_tokens(list(new_tokens))
-        bb = build_tiny(tokenizer, p.image_size, p.tiny_hidden, p.tiny_layers, p.seed)
+    elif p.backbone == "smol":
+        from semcore.models.smollm2 import smollm2_dir
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(p.backbone_path)
+    tokenizer.add_tokens(list(new_tokens))
+    return tokenizer
+
+
+def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Backbone:
+    """A fresh backbone of the profile's kind (its tokenizer from new_tokenizer), LoRA-wrapped
+    when finetune is "lora"."""
+    if p.backbone == "tiny":
+        bb = build_tiny(new_tokenizer(p, texts, new_tokens), p.image_size, p.tiny_hidden,
+                        p.tiny_layers, p.seed)
     elif p.backbone == "smol":
         from semcore import image_encoder
         from semcore.models.smol import build_smol
         from semcore.models.smollm2 import load_smollm2
-        lm, tokenizer = load_smollm2()
-        tokenizer.add_tokens(list(new_tokens))
-        bb = build_smol(lm, tokenizer, image_encoder.FEATURE_DIM, image_encoder.FEATURE_TOKENS, p.seed)
+        lm, _ = load_smollm2()
+        bb = build_smol(lm, new_tokenizer(p, texts, new_tokens), image_encoder.FEATURE_DIM,
+                        image_encoder.FEATURE_TOKENS, p.seed)
     else:
         from semcore.models.internvl import add_tokens, load_internvl
         bb = load_internvl(p.backbone_path, gradient_checkpointing=p.gradient_checkpointing)
@@ -232,6 +244,36 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
         from semcore.models.smol import apply_lora
         bb.model = apply_lora(bb.model, p.lora_rank, p.lora_alpha, p.lora_dropout)
     return bb
+
+
+def _save_inputs(bb: Backbone, work: Path) -> None:
+    """The tokenizer (and, for InternVL, the image processor) next to the trained weights, on
+    rank 0 under a launcher."""
+    if cache.rank() == 0:
+        bb.tokenizer.save_pretrained(work / "tokenizer")
+        if bb.name == "internvl":
+            from semcore.models.internvl import save_inputs
+            save_inputs(bb, work / "model")
+
+
+def _model_texts(t: Task, table: IdentifierTable, method: Method):
+    """What a retrieval model may see as text (its tokenizer's training texts), the new tokens
+    it needs (atomic IDs) and the rationales it is supervised with (SSI), by item."""
+    new_tokens = table.info.get("new_tokens", [])
+    rationales = dict(zip(table.item_ids, table.info["rationales"])) if method.rationale else {}
+    texts = [pr.text for pr in t.pairs if pr.text] + prompts.TEMPLATE_WORDS
+    texts += ([] if new_tokens else table.identifiers) + list(rationales.values())
+    return texts, new_tokens, rationales
+
+
+def identifier_token_counts(p: Params, direction: str, method: Method,
+                            item_ids: list[str]) -> list[int]:
+    """Tokens decoded per item's identifier (with the end token) under the tokenizer the
+    retrieval model of (direction, method) is trained with."""
+    table = identifiers(p, direction, method)
+    tokenizer = new_tokenizer(p, *_model_texts(task(p, direction), table, method)[:2])
+    return [len(tokenizer(" " + table.of(i), add_special_tokens=False)["input_ids"]) + 1
+            for i in item_ids]
 
 
 def _load(p: Params, model_dir: Path, tokenizer_dir: Path) -> Backbone:
@@ -244,32 +286,31 @@ def _load(p: Params, model_dir: Path, tokenizer_dir: Path) -> Backbone:
         from semcore.models.smol import load_smol
         return load_smol(model_dir, tokenizer)
     from semcore.models.internvl import load_internvl
-    return load_internvl(str(model_dir), tokenizer_dir=str(tokenizer_dir))
+    return load_internvl(str(model_dir))  # _save_inputs put its tokenizer and processor there
 
 
 def trained(p: Params, direction: str, method: Method) -> Backbone:
     """The backbone fine-tuned on this direction's pairs (query → identifier, item → identifier).
 
-    Corpus (test) items are memorised: their pairs repeat corpus_repeats times per epoch.
+    Corpus (test) items are memorised: their pairs repeat corpus_repeats times per epoch. SSI
+    with rationale supervision appends the item's rationale to every target (prompts._target).
     """
     key = train_key(p, direction, method)
 
     def build(work: Path) -> None:
         t = task(p, direction)
         table = identifiers(p, direction, method)
-        new_tokens = table.info.get("new_tokens", [])
-        texts = [pr.text for pr in t.pairs if pr.text] + prompts.TEMPLATE_WORDS
-        texts += [] if new_tokens else table.identifiers
+        texts, new_tokens, rationales = _model_texts(t, table, method)
         bb = new_backbone(p, texts, new_tokens)
-        if cache.rank() == 0:
-            bb.tokenizer.save_pretrained(work / "tokenizer")
         corpus_ids = set(t.corpus_ids)
         examples = []
         for pair in t.pairs:
             repeats = p.corpus_repeats if pair.item_id in corpus_ids else 1
-            examples += [_encode_pair(bb, pair, table.of(pair.item_id))] * repeats
+            rationale = rationales.get(pair.item_id)
+            examples += [_encode_pair(bb, pair, table.of(pair.item_id), rationale)] * repeats
         cfg = train_config(p, p.epochs, p.learning_rate, f"train {direction} {method.name}")
         train(bb, examples, image_inputs(p), cfg, work)
+        _save_inputs(bb, work)
 
     work = cache.step("train", key, build, resumable=True)
     return _load(p, work / "model", work / "tokenizer")
@@ -360,8 +401,7 @@ def verifier(p: Params, direction: str, method: Method) -> Backbone:
         examples = gsv.training_examples(bb, t, table, queries, ranked, p.gsv_k, p.seed)
         cfg = train_config(p, p.gsv_epochs, p.learning_rate / 2, f"train GSV {direction} {method.name}")
         train(bb, examples, image_inputs(p), cfg, work)
-        if cache.rank() == 0:
-            bb.tokenizer.save_pretrained(work / "tokenizer")
+        _save_inputs(bb, work)
 
     work = cache.step("gsv_train", key, build, resumable=True)
     return _load(p, work / "model", work / "tokenizer")

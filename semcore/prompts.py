@@ -13,7 +13,7 @@ from string import ascii_uppercase
 from semcore.models import Backbone
 
 LABELS = ascii_uppercase  # GSV candidate letters; gsv_k ≤ 26
-TEMPLATE_WORDS = ["text:", "image:", "id:", "caption:", "sentence:", "answer:", "select the image that best "
+TEMPLATE_WORDS = ["text:", "image:", "id:", "caption:", "because", "sentence:", "answer:", "select the image that best "
                   "matches the sentence.", "select the caption that best matches the image.",
                   *[f"{c}:" for c in LABELS], *[f" {c}" for c in LABELS]]
 
@@ -36,14 +36,25 @@ def identifier_target(bb: Backbone, identifier: str) -> list[int]:
     return bb.encode(" " + identifier) + [bb.eos_id]
 
 
-def text_query(bb: Backbone, text: str, identifier: str | None = None) -> Encoded:
+def _target(bb: Backbone, identifier: str | None, rationale: str | None) -> list[int]:
+    """Identifier (and end token), then SSI's rationale as an auxiliary target after it: the
+    identifier part is unchanged, so trie decoding and its scores (eq. 1) are too."""
+    if not identifier:
+        return []
+    tail = bb.encode(f" because {rationale}") + [bb.eos_id] if rationale else []
+    return identifier_target(bb, identifier) + tail
+
+
+def text_query(bb: Backbone, text: str, identifier: str | None = None,
+               rationale: str | None = None) -> Encoded:
     prompt = bb.encode(f"text: {text}\nid:")
-    return Encoded(prompt, identifier_target(bb, identifier) if identifier else [])
+    return Encoded(prompt, _target(bb, identifier, rationale))
 
 
-def image_query(bb: Backbone, image_id: str, identifier: str | None = None) -> Encoded:
+def image_query(bb: Backbone, image_id: str, identifier: str | None = None,
+                rationale: str | None = None) -> Encoded:
     prompt = bb.encode("image: ") + _image(bb) + bb.encode("\nid:")
-    return Encoded(prompt, identifier_target(bb, identifier) if identifier else [], [image_id])
+    return Encoded(prompt, _target(bb, identifier, rationale), [image_id])
 
 
 def caption(bb: Backbone, image_id: str, text: str | None = None) -> Encoded:

@@ -56,7 +56,14 @@ def left_padded(bb: Backbone, batch: list[Encoded], images: dict[str, np.ndarray
     image_ids = [i for e in batch for i in e.images]
     if image_ids:
         out["pixel_values"] = bb.pixel_values([images[i] for i in image_ids])
-    return out
+    return to_model(bb, out)
+
+
+def to_model(bb: Backbone, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inputs on the model's device, floating ones (pixels, features) in its dtype (bf16 on GPU)."""
+    device, dtype = bb.model.device, bb.model.dtype
+    return {k: v.to(device, dtype=dtype) if v.is_floating_point() else v.to(device)
+            for k, v in inputs.items()}
 
 
 def build_trie(bb: Backbone, table: IdentifierTable) -> tuple[Trie, list[str]]:

@@ -33,7 +33,8 @@ def test_captioner_trains_on_train_captions_only(params):
     from semcore.captioning import training_examples
 
     corpus = pipeline.corpus(params)
-    bb = pipeline.new_backbone(params, [c.text for c in corpus.captions] + prompts.TEMPLATE_WORDS)
+    texts = [c.text for c in corpus.captions] + prompts.TEMPLATE_WORDS
+    bb = pipeline.new_backbone(params, texts)
     examples = training_examples(bb, corpus)
     train_images = {im.id for im in corpus.images_in("train")}
     assert len(examples) == len(corpus.captions_in("train"))

@@ -1,4 +1,5 @@
-"""Identifier schemes by name: SemCORE's SID and its ablation, GRACE's baselines, an RQ stand-in.
+"""Identifier schemes by name: SemCORE's SID and its ablation, GRACE's baselines, an RQ
+stand-in, and SSI's LM-written structured identifiers.
 
 Every scheme honours IdentifierOptions.collisions the same way (sid.assemble): "group" keeps
 shared identifiers as candidate groups for GSV, "suffix" numbers their items (w/o GSV).
@@ -11,6 +12,7 @@ from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, Identi
 from semcore.identifiers.baselines import (build_atomic, build_numeric, build_rq, build_semantic,
                                            build_string, build_structured)
 from semcore.identifiers.sid import build_sid, build_sid_anonymous
+from semcore.identifiers.ssi import build_ssi
 
 Builder = Callable[[IdentifierInputs, IdentifierOptions], IdentifierTable]
 
@@ -23,6 +25,7 @@ SCHEMES: dict[str, Builder] = {
     "string": build_string,
     "semantic": build_semantic,
     "rq": build_rq,
+    "ssi": build_ssi,
 }
 
 
