@@ -453,10 +453,57 @@ def qrels(p: Params, direction: str) -> dict[str, set[str]]:
     return {q.id: set(q.relevant) for q in task(p, direction).queries}
 
 
-def evaluate(p: Params, direction: str, method: Method, beam: int | None = None) -> dict:
-    """R@1/5/10 and rSum of one run, from its final rankings. rSum is the paper's: R@1 + R@5."""
-    final, relevant = rankings(p, direction, method, beam), qrels(p, direction)
+def _scores(final: dict[str, list[str]], relevant: dict[str, set[str]]) -> dict:
     scores = metrics.recall_at_k(final, relevant, ks=(1, 5))
     scores["R@10"] = metrics.recall_at_k(final, relevant, ks=(10,))["R@10"]
+    return scores
+
+
+def evaluate(p: Params, direction: str, method: Method, beam: int | None = None) -> dict:
+    """R@1/5/10 and rSum of one run, from its final rankings. rSum is the paper's: R@1 + R@5."""
+    scores = _scores(rankings(p, direction, method, beam), qrels(p, direction))
     return {"direction": direction, "method": method.name, "label": method.label,
             "beam": beam or p.beam_size, **scores}
+
+
+# --- the dense two-tower baseline (Table 2) ------------------------------------------------------
+DENSE_LABEL = "Dense two-tower (frozen encoders)"
+
+
+def dense_rankings(p: Params, direction: str) -> dict[str, list[str]]:
+    """Test-query rankings of a two-tower retriever (linear heads over the frozen DINOv2 and
+    MiniLM features, semcore.dense) trained on the text–image pairs the generative models see:
+    T2I its caption → image pairs (train captions, held-out captions of the corpus images);
+    I2T the train split's captions only (the test images are its queries)."""
+    from semcore import dense
+    key = cache.key_of(step="dense", corpus=fingerprint(corpus(p)), direction=direction,
+                       params=_pick(p, ID_KEYS), config=repr(dense.DenseConfig(seed=p.seed)))
+
+    def build(work: Path) -> None:
+        t, c, feats = task(p, direction), corpus(p), image_features(p)
+        if direction == "t2i":
+            pairs = [(pr.text, pr.item_id) for pr in t.pairs if pr.kind == "text"]
+        else:
+            pairs = [(cap.text, cap.image_id) for cap in c.captions_in("train")]
+        image_ids = sorted({i for _, i in pairs})
+        row = {i: r for r, i in enumerate(image_ids)}
+        model = dense.train_two_tower(np.stack([feats[i] for i in image_ids]),
+                                      encode_texts([text for text, _ in pairs]),
+                                      np.array([row[i] for _, i in pairs]), dense.DenseConfig(seed=p.seed))
+        queries, corpus_ids = list(t.queries), list(t.corpus_ids)
+        if direction == "t2i":
+            sim = model.similarity(encode_texts([q.text for q in queries]),
+                                   np.stack([feats[i] for i in corpus_ids]))
+        else:
+            sim = model.similarity(encode_texts([t.item(i).source_text for i in corpus_ids]),
+                                   np.stack([feats[q.image_id] for q in queries])).T
+        order = dense.rank(sim, k=min(50, len(corpus_ids)))
+        cache.write_json(work / "rankings.json",
+                         {q.id: [corpus_ids[j] for j in row_order] for q, row_order in zip(queries, order)})
+
+    return cache.read_json(cache.step("dense", key, build) / "rankings.json")
+
+
+def evaluate_dense(p: Params, direction: str) -> dict:
+    scores = _scores(dense_rankings(p, direction), qrels(p, direction))
+    return {"direction": direction, "method": "dense", "label": DENSE_LABEL, **scores}

@@ -58,3 +58,31 @@ def test_identifier_sources_and_training_targets_exclude_queries(params, directi
         corpus = pipeline.corpus(params)
         other = {c.text for c in corpus.captions if c.id not in {q.id for q in task.queries}}
         assert (query_texts & (train_texts | sources)) <= other
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_dense_baseline_never_trains_on_queries(params, direction, monkeypatch):
+    from semcore import dense
+    seen = {}
+    real = dense.train_two_tower
+
+    def spy(image_feats, text_embs, rows, cfg):
+        seen["n"] = len(text_embs)
+        return real(image_feats, text_embs, rows, cfg)
+
+    texts_seen = []
+    real_encode = pipeline.encode_texts
+    monkeypatch.setattr(dense, "train_two_tower", spy)
+    monkeypatch.setattr(pipeline, "encode_texts", lambda texts: texts_seen.append(list(texts)) or real_encode(texts))
+    pipeline.dense_rankings(params, direction)
+    train_texts = set(texts_seen[0])
+    task = pipeline.task(params, direction)
+    corpus = pipeline.corpus(params)
+    if direction == "t2i":
+        assert train_texts.isdisjoint({q.text for q in task.queries})
+    else:  # only train-split captions: no caption of a query image
+        query_images = {q.image_id for q in task.queries}
+        assert train_texts <= {c.text for c in corpus.captions_in("train")}
+        assert train_texts.isdisjoint({c.text for c in corpus.captions if c.image_id in query_images}
+                                      - {c.text for c in corpus.captions_in("train")})
+    assert seen["n"] == len(texts_seen[0])
