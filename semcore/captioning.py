@@ -24,15 +24,19 @@ def training_examples(bb: Backbone, corpus: Corpus) -> list[prompts.Encoded]:
 
 
 def write_captions(bb: Backbone, image_ids: list[str], images: dict[str, np.ndarray],
-                   max_new_tokens: int, batch_size: int = 16) -> dict[str, str]:
-    """image id → greedy caption; an image whose caption comes out empty is an error."""
+                   max_new_tokens: int, batch_size: int = 16, zero_shot: bool = False) -> dict[str, str]:
+    """image id → greedy caption; an image whose caption comes out empty is an error.
+    zero_shot: prompt with the backbone's chat template instead of the trained caption prompt."""
+    prompt = prompts.chat_caption if zero_shot else prompts.caption
+    no_special = sorted(set(bb.tokenizer.all_special_ids) - {bb.eos_id})  # image tokens, pad
     out: dict[str, str] = {}
     for start in tqdm(range(0, len(image_ids), batch_size), desc="caption images", ascii=True,
                       mininterval=2.0):
         chunk = image_ids[start:start + batch_size]
-        inputs = left_padded(bb, [prompts.caption(bb, i) for i in chunk], images)
+        inputs = left_padded(bb, [prompt(bb, i) for i in chunk], images)
         with torch.no_grad():
             seqs = bb.model.generate(**inputs, do_sample=False, num_beams=1, min_new_tokens=2,
+                                     suppress_tokens=no_special,
                                      max_new_tokens=max_new_tokens, pad_token_id=bb.pad_id,
                                      eos_token_id=bb.eos_id)
         width = inputs["input_ids"].shape[1]

@@ -47,7 +47,7 @@ class Params:
     # (the paper's source); "heldout": one ground-truth caption per image is set aside.
     caption_source: Literal["heldout", "generated"] = "heldout"
     heldout_caption_index: int = 0
-    caption_epochs: int = 5
+    caption_epochs: int = 5  # 0: caption zero-shot with the chat template (pretrained MLLMs)
     caption_max_tokens: int = 24
     cluster_size: int = 8
     cluster_size_meaning: Literal["clusters", "items_per_cluster"] = "clusters"
@@ -106,24 +106,28 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def resolved_path(self, key: str) -> Path:
-        """A path parameter with $VAR / ${VAR:-default} expanded, relative paths taken from the
-        repository root; an error names the key if it is empty or a variable is unset."""
+    def expanded(self, key: str) -> str:
+        """A string parameter with $VAR and ${VAR:-default} expanded; an error names the key if
+        it is empty or uses an unset variable."""
         raw = getattr(self, key)
         with_defaults = re.sub(r"\$\{(\w+):-([^}]*)\}",
                                lambda m: os.environ.get(m.group(1)) or m.group(2), raw)
         expanded = os.path.expandvars(os.path.expanduser(with_defaults))
         if not raw or "$" in expanded:
-            raise ParamError(f"parameter {key!r} = {raw!r} does not name a path "
+            raise ParamError(f"parameter {key!r} = {raw!r} is empty or uses an unset variable "
                              "(set it in the profile or export the variable it uses)")
-        return paths.REPO / expanded  # an absolute path stays as it is
+        return expanded
+
+    def resolved_path(self, key: str) -> Path:
+        """A path parameter, expanded, relative paths taken from the repository root."""
+        return paths.REPO / self.expanded(key)  # an absolute path stays as it is
 
 
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
              "lexical_length", "tiny_hidden", "tiny_layers", "epochs",
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
-             "caption_epochs", "caption_max_tokens", "lora_rank", "lora_alpha")
-_NON_NEGATIVE = ("max_train_images", "max_test_images", "dedup_top_n", "gsv_epochs",
+             "caption_max_tokens", "lora_rank", "lora_alpha")
+_NON_NEGATIVE = ("caption_epochs", "max_train_images", "max_test_images", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
 DIRECTIONS = ("t2i", "i2t")
 

@@ -113,18 +113,21 @@ def captions_key(p: Params) -> str:
 
 
 def captions(p: Params) -> dict[str, str]:
-    """image id → the caption the backbone writes for it, after learning to caption on the
-    train split (caption_source: generated)."""
+    """image id → the caption the backbone writes for it (caption_source: generated): after
+    learning to caption on the train split, or zero-shot with its chat template when
+    caption_epochs is 0 (the paper's pretrained InternVL2.5)."""
     key = captions_key(p)
 
     def build(work: Path) -> None:
         c = corpus(p)
         texts = [cap.text for cap in c.captions_in("train")] + prompts.TEMPLATE_WORDS
         bb = new_backbone(p, texts)
-        cfg = train_config(p, p.caption_epochs, p.learning_rate, "train captioner")
-        train(bb, captioning.training_examples(bb, c), image_inputs(p), cfg, work)
+        if p.caption_epochs:
+            cfg = train_config(p, p.caption_epochs, p.learning_rate, "train captioner")
+            train(bb, captioning.training_examples(bb, c), image_inputs(p), cfg, work)
         written = captioning.write_captions(bb, [im.id for im in c.images], image_inputs(p),
-                                            p.caption_max_tokens, DECODE_BATCH)
+                                            p.caption_max_tokens, DECODE_BATCH,
+                                            zero_shot=not p.caption_epochs)
         cache.write_json(work / "captions.json", written)
 
     return cache.read_json(cache.step("captions", key, build, resumable=True) / "captions.json")
@@ -218,7 +221,7 @@ def new_tokenizer(p: Params, texts: list[str], new_tokens: list[str] = ()):
         from semcore.models.smollm2 import smollm2_dir
         tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
     else:
-        tokenizer = AutoTokenizer.from_pretrained(p.backbone_path)
+        tokenizer = AutoTokenizer.from_pretrained(p.expanded("backbone_path"))
     tokenizer.add_tokens(list(new_tokens))
     return tokenizer
 
@@ -238,7 +241,7 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
                         image_encoder.FEATURE_TOKENS, p.seed)
     else:
         from semcore.models.internvl import add_tokens, load_internvl
-        bb = load_internvl(p.backbone_path, gradient_checkpointing=p.gradient_checkpointing)
+        bb = load_internvl(p.expanded("backbone_path"), gradient_checkpointing=p.gradient_checkpointing)
         add_tokens(bb, list(new_tokens))
     if p.finetune == "lora":
         from semcore.models.smol import apply_lora

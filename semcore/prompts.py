@@ -63,6 +63,16 @@ def caption(bb: Backbone, image_id: str, text: str | None = None) -> Encoded:
     return Encoded(prompt, bb.encode(" " + text) + [bb.eos_id] if text else [], [image_id])
 
 
+def chat_caption(bb: Backbone, image_id: str) -> Encoded:
+    """Zero-shot captioning by a pretrained chat MLLM: its own chat template around one image
+    and the instruction (the paper's backbones caption zero-shot)."""
+    text = bb.tokenizer.apply_chat_template(
+        [{"role": "user", "content": "<image>\nDescribe the image in one sentence."}],
+        tokenize=False, add_generation_prompt=True)
+    before, after = text.split("<image>")
+    return Encoded(bb.encode(before) + _image(bb) + bb.encode(after), [], [image_id])
+
+
 def gsv_t2i(bb: Backbone, query: str, candidates: list[tuple[str, str]],
             answer: int | None = None) -> Encoded:
     """candidates: (image id, lexical ID) in presentation order; answer: index of the target."""
