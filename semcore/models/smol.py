@@ -80,6 +80,7 @@ class SmolMLLM(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    supports_gradient_checkpointing = True  # the text model's decoder layers checkpoint themselves
 
     def __init__(self, config: SmolMLLMConfig):
         super().__init__(config)
@@ -98,8 +99,9 @@ class SmolMLLM(PreTrainedModel):
             return embeds
         placeholders = input_ids == self.config.image_token_id
         features = self.projector(pixel_values.to(self.projector.linear_1.weight.dtype))
-        if int(placeholders.sum()) != features.shape[0] * features.shape[1]:
-            raise ValueError(f"{int(placeholders.sum())} image placeholders for "
+        n_placeholders = int(placeholders.sum())
+        if n_placeholders != features.shape[0] * features.shape[1]:
+            raise ValueError(f"{n_placeholders} image placeholders for "
                              f"{features.shape[0]}×{features.shape[1]} image feature tokens")
         return embeds.masked_scatter(placeholders[..., None], features.to(embeds.dtype))
 
