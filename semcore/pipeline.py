@@ -241,7 +241,7 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
                         image_encoder.FEATURE_TOKENS, p.seed)
     else:
         from semcore.models.internvl import add_tokens, load_internvl
-        bb = load_internvl(p.expanded("backbone_path"), gradient_checkpointing=p.gradient_checkpointing)
+        bb = load_internvl(p.expanded("backbone_path"))  # the Trainer enables checkpointing
         add_tokens(bb, list(new_tokens))
     if p.finetune == "lora":
         from semcore.models.smol import apply_lora
@@ -275,8 +275,7 @@ def identifier_token_counts(p: Params, direction: str, method: Method,
     retrieval model of (direction, method) is trained with."""
     table = identifiers(p, direction, method)
     tokenizer = new_tokenizer(p, *_model_texts(task(p, direction), table, method)[:2])
-    return [len(tokenizer(" " + table.of(i), add_special_tokens=False)["input_ids"]) + 1
-            for i in item_ids]
+    return [len(prompts.identifier_tokens(tokenizer, table.of(i))) for i in item_ids]
 
 
 def _load(p: Params, model_dir: Path, tokenizer_dir: Path) -> Backbone:

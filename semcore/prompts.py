@@ -33,7 +33,12 @@ def _image(bb: Backbone) -> list[int]:
 
 def identifier_target(bb: Backbone, identifier: str) -> list[int]:
     """The tokens decoded for an identifier: exactly what the trie holds."""
-    return bb.encode(" " + identifier) + [bb.eos_id]
+    return identifier_tokens(bb.tokenizer, identifier)
+
+
+def identifier_tokens(tokenizer, identifier: str) -> list[int]:
+    """identifier_target for a bare tokenizer (to count tokens before a model exists)."""
+    return tokenizer(" " + identifier, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
 def _target(bb: Backbone, identifier: str | None, rationale: str | None) -> list[int]:
