@@ -56,12 +56,12 @@ $(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
 		build/$(PROFILE)/$*.ipynb $@.partial.ipynb
 	mv $@.partial.ipynb $@
 
-# The sweep notebook 06 draws Figure 3 from (the profile's fig3_sweep); points are cached and
-# only stale ones re-run, see semcore/sweep.py.
+# The sweeps the report notebooks read (the profile's table4_sweep for 05, fig3_sweep for 06);
+# points are cached and only stale ones re-run, see semcore/sweep.py.
 $(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py $(PARAMS) $(PACKAGE) | $(STAMP)
 	$(BIN)/python -m semcore.sweep --profile $(PROFILE)
 	@mkdir -p $(@D) && touch $@
-$(OUT)/06_figures.ipynb: $(OUT)/sweeps.stamp
+$(OUT)/05_tables.ipynb: $(OUT)/sweeps.stamp
 
 # Train every model of PROFILE before the notebooks (they then only decode and report).
 # LAUNCHER=deepspeed NGPUS=8 (needs `pip install -e '.[gpu]'` and deepspeed_config in the

@@ -14,9 +14,10 @@ profile = "embedded"
 overrides = {}
 
 # %%
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from semcore import methods, notebook, pipeline
+from semcore import methods, notebook, pipeline, report
 
 p = notebook.setup(globals())
 rows, cost = [], {}
@@ -37,5 +38,26 @@ pd.DataFrame(rows)[["direction", "label", "GSV", "R@1", "R@5", "R@10", "rSum"]]
 # %%
 pd.DataFrame(cost).T
 
+# %% [markdown]
+# ## How many candidates to verify (`gsv_k_sweep`)
+# The paper fixes k = 10 (appendix A.1). Each k here is a full run: the verifier is trained on
+# prompts with k candidates and re-ranks the top k, so one k's verifier is never reused for
+# another. k = 1 would leave nothing to choose, so R@1 could only move through the order after
+# the top k.
+
 # %%
-notebook.summary(p, "04_gsv", with_and_without=rows, cost=cost)
+k_rows = [{**pipeline.evaluate(p.replace(gsv_k=k), direction, m), "k": k}
+          for direction, m in pipeline.planned_runs(p) if m.name == "semcore" for k in p.gsv_k_sweep]
+by_k = pd.DataFrame(k_rows)[["direction", "k", "R@1", "R@5", "R@10", "rSum"]]
+fig, ax = plt.subplots(figsize=(3.4, 2.4))
+for direction, rows_k in by_k.groupby("direction"):
+    ax.plot(rows_k["k"], rows_k["R@1"], marker="o", label=f"{direction.upper()} R@1")
+ax.set_xlabel("GSV candidates k")
+ax.set_ylabel("R@1")
+ax.set_title(f"SemCORE vs GSV k ({p.profile})", fontsize=7)
+ax.legend(fontsize=6)
+report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_k")
+by_k
+
+# %%
+notebook.summary(p, "04_gsv", with_and_without=rows, cost=cost, by_k=k_rows)

@@ -13,6 +13,7 @@ overrides = {}
 import pandas as pd
 
 from semcore import methods, notebook, paper, pipeline, report
+from semcore import sweep as sweeps
 
 p = notebook.setup(globals())
 tables = notebook.out_dir(p, "tables")
@@ -59,6 +60,26 @@ for direction in p.ablation_directions:
     report.write_table(t3, tables / f"table3_ablations_{direction}",
                        f"Table 3: ablations, {direction.upper()}. {where}; paper: Flickr30K T2I.")
     display(t3)
+
+# %% [markdown]
+# ## Table 4 — backbone and fine-tuning (T2I)
+# Each row is a point of the profile's `table4_sweep` (a file in `params/sweeps/`), which
+# `make reproduce` runs before this notebook; the columns after the backbone are the settings
+# that point changes. The paper's rows are InternVL2.5 1B/2B (full) and 4B/8B (LoRA), so CPU
+# backbones have no paper cells; the paper's rows are listed below the table.
+
+# %%
+t4_sweep = sweeps.load(p.table4_sweep)
+t4 = sweeps.collect(t4_sweep, p.profile)
+t4 = t4[t4["direction"] == "t2i"].drop(columns=["direction", "method"]).rename(columns={"label": "scored as"})
+t4.insert(0, "method", [paper.BACKBONE_LABELS[b] for b in t4.pop("backbone")])
+t4 = paper.side_by_side(t4.reset_index(drop=True), "table4", "Flickr30K")
+report.write_table(t4, tables / "table4_backbones",
+                   f"Table 4: backbones and fine-tuning, T2I, method {t4_sweep.method} "
+                   f"(sweep {t4_sweep.name}; other settings as the {p.profile} profile, "
+                   f"{pipeline.corpus(p).name} data); paper: Flickr30K, InternVL2.5.")
+display(t4)
+pd.DataFrame(paper.reported("table4", "Flickr30K"))
 
 # %% [markdown]
 # ## Table 5 — beam size (SemCORE)

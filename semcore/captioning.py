@@ -9,7 +9,6 @@ Test captions are never seen: they are the T2I queries.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from semcore import prompts
@@ -34,7 +33,7 @@ def write_captions(bb: Backbone, image_ids: list[str], images: dict[str, np.ndar
                       mininterval=2.0):
         chunk = image_ids[start:start + batch_size]
         inputs = left_padded(bb, [prompt(bb, i) for i in chunk], images)
-        with torch.no_grad():
+        with bb.inference():
             seqs = bb.model.generate(**inputs, do_sample=False, num_beams=1, min_new_tokens=2,
                                      suppress_tokens=no_special,
                                      max_new_tokens=max_new_tokens, pad_token_id=bb.pad_id,

@@ -86,7 +86,7 @@ def rerank(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query
         chunk = todo[start:start + batch_size]
         encoded = [prompt(bb, task, table, q, shown) for q, shown in chunk]
         inputs = left_padded(bb, encoded, images)
-        with torch.no_grad():
+        with bb.inference():
             logits = bb.model(**inputs).logits[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1)
         for row, (q, shown) in enumerate(chunk):

@@ -6,6 +6,7 @@ get the stored result, and a changed parameter re-runs exactly what depends on i
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -36,7 +37,7 @@ ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_s
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
            "image_size", "seed")
 MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
-              "gradient_checkpointing", "deepspeed_config", "tiny_hidden", "tiny_layers", "epochs",
+              "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers", "epochs",
               "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
 GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size")
 TOKENIZER_VOCAB = 4000
@@ -100,8 +101,12 @@ def images(p: Params) -> dict[str, np.ndarray]:
 
 
 def task(p: Params, direction: str) -> Task:
+    """The direction's task; with max_queries, a seeded sample of its test queries (in order)."""
     generated = captions(p) if p.caption_source == "generated" and direction == "t2i" else None
     t = build_task(corpus(p), direction, p.caption_source, p.heldout_caption_index, generated)
+    if 0 < p.max_queries < len(t.queries):
+        pick = np.random.default_rng(p.seed).choice(len(t.queries), size=p.max_queries, replace=False)
+        t = dataclasses.replace(t, queries=tuple(t.queries[i] for i in sorted(pick)))
     assert_no_query_leak(t)
     return t
 
@@ -208,7 +213,7 @@ def _encode_pair(bb: Backbone, pair, identifier: str, rationale: str | None) -> 
 def train_config(p: Params, epochs: int, learning_rate: float, description: str) -> TrainConfig:
     deepspeed = str(p.resolved_path("deepspeed_config")) if p.deepspeed_config else None
     return TrainConfig(epochs, p.batch_size, learning_rate, p.seed, description,
-                       p.gradient_checkpointing, deepspeed)
+                       p.gradient_checkpointing, deepspeed, bf16=p.precision == "bf16")
 
 
 def new_tokenizer(p: Params, texts: list[str], new_tokens: list[str] = ()):
@@ -246,6 +251,7 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
     if p.finetune == "lora":
         from semcore.models.smol import apply_lora
         bb.model = apply_lora(bb.model, p.lora_rank, p.lora_alpha, p.lora_dropout)
+    bb.bf16 = p.precision == "bf16"
     return bb
 
 
@@ -283,12 +289,15 @@ def _load(p: Params, model_dir: Path, tokenizer_dir: Path) -> Backbone:
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     if p.backbone == "tiny":
-        return load_tiny(model_dir, tokenizer)
-    if p.backbone == "smol":
+        bb = load_tiny(model_dir, tokenizer)
+    elif p.backbone == "smol":
         from semcore.models.smol import load_smol
-        return load_smol(model_dir, tokenizer)
-    from semcore.models.internvl import load_internvl
-    return load_internvl(str(model_dir))  # _save_inputs put its tokenizer and processor there
+        bb = load_smol(model_dir, tokenizer)
+    else:
+        from semcore.models.internvl import load_internvl
+        bb = load_internvl(str(model_dir))  # _save_inputs put its tokenizer and processor there
+    bb.bf16 = p.precision == "bf16"
+    return bb
 
 
 def trained(p: Params, direction: str, method: Method) -> Backbone:
@@ -338,7 +347,7 @@ def _decode(bb: Backbone, p: Params, table: IdentifierTable, queries, beam: int,
 
 def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
     return cache.key_of(step="decode", train=train_key(p, direction, method), beam=beam,
-                        constrained=method.constrained)
+                        constrained=method.constrained, max_queries=p.max_queries)
 
 
 def decoded(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[str, Ranked]:
@@ -383,6 +392,29 @@ def train_queries(p: Params, t: Task, c: Corpus) -> list[Query]:
     return [pool[i] for i in pick]
 
 
+def candidates_key(p: Params, direction: str, method: Method) -> str:
+    return cache.key_of(step="gsv_candidates", train=train_key(p, direction, method),
+                        beam=p.beam_size, queries=p.gsv_train_queries)
+
+
+def train_candidates(p: Params, direction: str, method: Method) -> dict[str, Ranked]:
+    """The retrieval model's own ranked candidates for the GSV training queries (a trie over
+    the train items), cached apart from the verifier so a sweep over k decodes them once."""
+    key = candidates_key(p, direction, method)
+
+    def build(work: Path) -> None:
+        t, c = task(p, direction), corpus(p)
+        table = identifiers(p, direction, method)
+        train_ids = [it.id for it in t.items if it.split == "train"]
+        ranked = _decode(trained(p, direction, method), p, table.subset(train_ids),
+                         train_queries(p, t, c), p.beam_size, True,
+                         f"GSV candidates {direction} {method.name}")
+        cache.write_json(work / "ranked.json", {q: r.to_dict() for q, r in ranked.items()})
+
+    work = cache.step("gsv_candidates", key, build)
+    return {q: Ranked(**r) for q, r in cache.read_json(work / "ranked.json").items()}
+
+
 def verifier_key(p: Params, direction: str, method: Method) -> str:
     return cache.key_of(step="gsv_train", train=train_key(p, direction, method),
                         params=_pick(p, GSV_KEYS))
@@ -395,12 +427,9 @@ def verifier(p: Params, direction: str, method: Method) -> Backbone:
     def build(work: Path) -> None:
         t, c = task(p, direction), corpus(p)
         table = identifiers(p, direction, method)
-        train_ids = [it.id for it in t.items if it.split == "train"]
+        ranked = train_candidates(p, direction, method)
         bb = trained(p, direction, method)
-        queries = train_queries(p, t, c)
-        ranked = _decode(bb, p, table.subset(train_ids), queries, p.beam_size, True,
-                         f"GSV candidates {direction} {method.name}")
-        examples = gsv.training_examples(bb, t, table, queries, ranked, p.gsv_k, p.seed)
+        examples = gsv.training_examples(bb, t, table, train_queries(p, t, c), ranked, p.gsv_k, p.seed)
         cfg = train_config(p, p.gsv_epochs, p.learning_rate / 2, f"train GSV {direction} {method.name}")
         train(bb, examples, image_inputs(p), cfg, work)
         _save_inputs(bb, work)
@@ -479,7 +508,7 @@ def dense_rankings(p: Params, direction: str) -> dict[str, list[str]]:
     I2T the train split's captions only (the test images are its queries)."""
     from semcore import dense
     key = cache.key_of(step="dense", corpus=fingerprint(corpus(p)), direction=direction,
-                       params=_pick(p, ID_KEYS), config=repr(dense.DenseConfig(seed=p.seed)))
+                       params=_pick(p, ID_KEYS), max_queries=p.max_queries, config=repr(dense.DenseConfig(seed=p.seed)))
 
     def build(work: Path) -> None:
         t, c, feats = task(p, direction), corpus(p), image_features(p)

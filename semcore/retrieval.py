@@ -84,7 +84,7 @@ def decode_constrained(bb: Backbone, table: IdentifierTable, queries: list[tuple
     for start in tqdm(range(0, len(queries), batch_size), desc=desc, ascii=True, mininterval=2.0):
         chunk = queries[start:start + batch_size]
         inputs = left_padded(bb, [e for _, e in chunk], images)
-        with torch.no_grad():
+        with bb.inference():
             results = constrained_beam_search(bb.model, trie, bb.eos_id, beam_size, max_len, **inputs)
         for (qid, _), hyps in zip(chunk, results):
             ranked = Ranked([], [], [])
@@ -119,7 +119,7 @@ def decode_free(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, E
         chunk = queries[start:start + batch_size]
         inputs = left_padded(bb, [e for _, e in chunk], images)
         prompt_len = inputs["input_ids"].shape[1]
-        with torch.no_grad():
+        with bb.inference():
             gen = bb.model.generate(**inputs, num_beams=beam_size, num_return_sequences=beam_size,
                                     max_new_tokens=max_len, do_sample=False, length_penalty=0.0,
                                     output_scores=True, return_dict_in_generate=True,

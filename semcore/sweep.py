@@ -1,20 +1,22 @@
 """Parameter sweeps with papermill: a grid of overrides, one executed notebook per point.
 
-A sweep is params/sweeps/<name>.yaml: a method, `fixed` overrides, and a `grid` of parameter
-values. Every point runs notebooks/sweeps/point.py under papermill with the profile plus its
+A sweep is params/sweeps/<name>.yaml: a method, `fixed` overrides, and either a `grid` of
+parameter values (every combination is a point) or an explicit list of `points` (Table 4's
+backbone/fine-tuning rows, which are not a product). Every point runs notebooks/sweeps/point.py under papermill with the profile plus its
 overrides and writes its metrics to outputs/<profile>/sweeps/<name>/<point>.json, stamped with
 the key of its parameters and the package code (semcore.cache.key_of). A point whose stamped
 result is current is skipped, and the pipeline steps inside are cached, so an interrupted sweep
 resumes where it stopped and a code change re-runs exactly the stale points. `collect` gathers the points into one table for plotting.
 Every point's parameters are validated before the first one runs.
 Run: `make sweep SWEEP=fig3 PROFILE=embedded` (or `python -m semcore.sweep fig3 --profile …`);
-without a name, the sweeps the profile's report notebooks draw (fig3_sweep) run.
+without a name, the sweeps the profile's report notebooks read (fig3_sweep, table4_sweep) run.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,8 @@ from semcore import cache, config, methods, paths
 SWEEPS = paths.PARAMS / "sweeps"
 POINT_NOTEBOOK = paths.REPO / "notebooks" / "sweeps" / "point.py"
 KERNEL = "semcore"
-SPEC_KEYS = {"title", "method", "x", "curves", "fixed", "grid"}
+REQUIRED_KEYS = {"title", "method", "x", "fixed"}
+OPTIONAL_KEYS = {"curves", "grid", "points"}
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,21 @@ class Sweep:
     name: str
     title: str
     method: str
-    x: str  # grid parameter on the x axis
-    curves: str  # grid parameter drawn as one curve per value
+    x: str  # varied parameter on the x axis (or the table's row label)
     fixed: dict[str, Any]
-    grid: dict[str, list[Any]]
+    curves: str | None = None  # varied parameter drawn as one curve per value
+    grid: dict[str, list[Any]] | None = None
+    points: list[dict[str, Any]] | None = None  # explicit points instead of a grid
 
-    def points(self) -> list[dict[str, Any]]:
+    def all_points(self) -> list[dict[str, Any]]:
+        if self.points is not None:
+            return [dict(pt) for pt in self.points]
         keys = sorted(self.grid)
         return [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))]
+
+    def varied(self) -> list[str]:
+        """The parameters the points set (sorted)."""
+        return sorted({k for pt in self.all_points() for k in pt})
 
     def overrides(self, point: dict[str, Any]) -> dict[str, Any]:
         return {**self.fixed, **point}
@@ -56,23 +66,28 @@ def load(name: str) -> Sweep:
         known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
         raise config.ParamError(f"no sweep {name!r} ({path}); sweeps: {known}")
     spec = yaml.safe_load(path.read_text()) or {}
-    unknown = set(spec) - SPEC_KEYS
-    missing = SPEC_KEYS - set(spec)
-    if unknown or missing:
+    unknown = set(spec) - REQUIRED_KEYS - OPTIONAL_KEYS
+    missing = REQUIRED_KEYS - set(spec)
+    if unknown or missing or ("grid" in spec) == ("points" in spec):
         raise config.ParamError(f"{path}: unknown keys {sorted(unknown)}, missing keys "
-                                f"{sorted(missing)}; a sweep has {sorted(SPEC_KEYS)}")
+                                f"{sorted(missing)}; a sweep has {sorted(REQUIRED_KEYS)}, optional "
+                                "'curves', and exactly one of 'grid' or 'points'")
     sweep = Sweep(name=name, **spec)
     methods.get(sweep.method)
-    if {sweep.x, sweep.curves} - set(sweep.grid):
-        raise config.ParamError(f"{path}: x and curves must be grid parameters, got "
+    points = sweep.all_points()
+    if not points or len({point_name(pt) for pt in points}) < len(points):
+        raise config.ParamError(f"{path}: the sweep needs at least one point, each different")
+    if {sweep.x, sweep.curves or sweep.x} - set(sweep.varied()):
+        raise config.ParamError(f"{path}: x and curves must be parameters the points vary, got "
                                 f"{sweep.x!r}, {sweep.curves!r}")
-    for point in sweep.points():
+    for point in points:
         config.Params().replace(**sweep.overrides(point))
     return sweep
 
 
 def point_name(point: dict[str, Any]) -> str:
-    return ",".join(f"{k}={point[k]}" for k in sorted(point))
+    """A file-name-safe name of a point (a path or "${VAR:-…}" value loses its odd characters)."""
+    return re.sub(r"[^\w.=,+-]", "_", ",".join(f"{k}={point[k]}" for k in sorted(point)))
 
 
 def point_dir(profile: str, sweep: Sweep) -> Path:
@@ -86,9 +101,13 @@ def point_key(p: config.Params, sweep: Sweep) -> str:
 
 
 def save_point(p: config.Params, sweep: Sweep, point: dict[str, Any], rows: list[dict]) -> Path:
-    """What the point notebook writes: its key, grid values and one metrics row per direction."""
+    """What the point notebook writes: its key, its point, the value of every parameter some
+    point varies (so rows that leave one at the profile's value still show it) and one
+    metrics row per direction."""
     path = point_dir(p.profile, sweep) / f"{point_name(point)}.json"
-    cache.write_json(path, {"key": point_key(p, sweep), "point": point, "rows": rows})
+    settings = {k: getattr(p, k) for k in sweep.varied()}
+    cache.write_json(path, {"key": point_key(p, sweep), "point": point, "settings": settings,
+                            "rows": rows})
     return path
 
 
@@ -117,27 +136,27 @@ def execute_notebook(source: Path, executed: Path, parameters: dict[str, Any]) -
 def run(sweep: Sweep, profile: str) -> None:
     """Execute every point whose result is missing or stale, in grid order."""
     out = point_dir(profile, sweep)
-    todo = [pt for pt in sweep.points() if not _current(profile, sweep, pt)]
-    print(f"sweep {sweep.name} on {profile}: {len(sweep.points()) - len(todo)} of "
-          f"{len(sweep.points())} points done", flush=True)
+    todo = [pt for pt in sweep.all_points() if not _current(profile, sweep, pt)]
+    print(f"sweep {sweep.name} on {profile}: {len(sweep.all_points()) - len(todo)} of "
+          f"{len(sweep.all_points())} points done", flush=True)
     for point in todo:
         print(f"  running {point_name(point)}", flush=True)
         execute_notebook(POINT_NOTEBOOK, out / f"{point_name(point)}.ipynb",
                          {"profile": profile, "overrides": sweep.overrides(point),
-                          "sweep": sweep.name})
+                          "sweep": sweep.name, "point": point})
 
 
 def collect(sweep: Sweep, profile: str) -> pd.DataFrame:
     """One row per (point, direction); an error names the points missing or stale."""
     out = point_dir(profile, sweep)
-    missing = [point_name(pt) for pt in sweep.points() if not _current(profile, sweep, pt)]
+    missing = [point_name(pt) for pt in sweep.all_points() if not _current(profile, sweep, pt)]
     if missing:
         raise FileNotFoundError(f"sweep {sweep.name!r} has no current result for {missing}; "
                                 f"run `make sweep SWEEP={sweep.name} PROFILE={profile}`")
     rows = []
-    for pt in sweep.points():
+    for pt in sweep.all_points():
         result = json.loads((out / f"{point_name(pt)}.json").read_text())
-        rows += [{**result["point"], **row} for row in result["rows"]]
+        rows += [{**result["settings"], **row} for row in result["rows"]]
     return pd.DataFrame(rows)
 
 
@@ -147,7 +166,13 @@ def main() -> None:
     ap.add_argument("--profile", default="embedded")
     args = ap.parse_args()
     p = config.load(paths.PARAMS / f"{args.profile}.yaml")
-    run(load(args.name or p.fig3_sweep), args.profile)
+    for name in [args.name] if args.name else profile_sweeps(p):
+        run(load(name), args.profile)
+
+
+def profile_sweeps(p: config.Params) -> list[str]:
+    """The sweeps a profile's report notebooks read: Table 4 (05) and Figure 3 (06)."""
+    return list(dict.fromkeys([p.table4_sweep, p.fig3_sweep]))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class TrainConfig:
     description: str = "train"
     gradient_checkpointing: bool = False
     deepspeed: str | None = None  # a ZeRO config (params/deepspeed/*.json) under a launcher
+    bf16: bool = False  # bfloat16 autocast on CPU too (GPUs that support it always use it)
 
 
 class _Examples(torch.utils.data.Dataset):
@@ -138,7 +139,7 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False, gradient_checkpointing=cfg.gradient_checkpointing,
         deepspeed=cfg.deepspeed,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        bf16=cfg.bf16 or (torch.cuda.is_available() and torch.cuda.is_bf16_supported()))
     trainer = _Trainer(model=backbone.model, args=args, train_dataset=_Examples(examples),
                       data_collator=Collator(backbone, images))
     trainer.remove_callback(PrinterCallback)

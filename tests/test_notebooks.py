@@ -35,8 +35,9 @@ def outputs(tmp_path_factory):
     os.environ["SEMCORE_CACHE"] = str(root / "cache")
     from semcore import sweep
     for source in NOTEBOOKS:
-        if source.stem == "06_figures":  # Figure 3 is drawn from the profile's sweep
-            sweep.run(sweep.load("fig3_tiny"), "tiny")
+        if source.stem == "05_tables":  # Table 4 and Figure 3 are read from the profile's sweeps
+            for name in ("table4_tiny", "fig3_tiny"):
+                sweep.run(sweep.load(name), "tiny")
         run_notebook(source, root)
     return root
 
@@ -48,12 +49,12 @@ def test_every_notebook_writes_its_summary(outputs):
 
 def test_tables_and_figures_exist(outputs):
     tables = outputs / "outputs" / "tiny" / "tables"
-    for stem in ("table1_t2i", "table2_i2t", "table3_ablations_t2i", "table5_beam_t2i",
+    for stem in ("table1_t2i", "table2_i2t", "table3_ablations_t2i", "table4_backbones", "table5_beam_t2i",
                  "table5_beam_i2t", "identifier_collisions", "identifier_examples"):
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
-    for stem in ("00_samples", "01_identifier_lengths", "fig3_cluster_size_lexical_length", "02_loss_curves", "table5_beam_curve",
+    for stem in ("00_samples", "01_identifier_lengths", "fig3_cluster_size_lexical_length", "02_loss_curves", "04_gsv_k", "table5_beam_curve",
                  "fig4_case_study_t2i", "fig4_case_study_i2t", "07_search"):
         assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.pdf").is_file()
     assert "paper R@1" in (tables / "table1_t2i.csv").read_text()
@@ -72,7 +73,7 @@ def test_sweep_points_are_cached_and_collected(outputs):
     from semcore import sweep
     spec = sweep.load("fig3_tiny")
     grid = sweep.collect(spec, "tiny")
-    assert len(grid) == len(spec.points()) == 4 and set(grid["direction"]) == {"t2i"}
+    assert len(grid) == len(spec.all_points()) == 4 and set(grid["direction"]) == {"t2i"}
     assert set(grid["cluster_size"]) == {2, 4} and grid["R@1"].between(0, 100).all()
     folder = sweep.point_dir("tiny", spec)
     before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")}
@@ -90,6 +91,43 @@ def test_sweep_spec_errors_name_the_problem(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "SWEEPS", tmp_path)
     with pytest.raises(config.ParamError, match="lexical_lenght|curves"):
         sweep.load("bad")
+
+
+def test_table4_rows_are_the_sweep_points_with_their_settings(outputs):
+    import pandas as pd
+    t4 = pd.read_csv(outputs / "outputs" / "tiny" / "tables" / "table4_backbones.csv")
+    assert list(t4["method"]) == ["tiny (random InternVL)"] * 2
+    assert list(t4["finetune"]) == ["full", "lora"] and t4["R@1"].between(0, 100).all()
+    assert t4["paper R@1"].isna().all()  # the paper's Table 4 rows are InternVL2.5
+
+
+def test_gsv_k_sweep_retrains_the_verifier_per_k(outputs):
+    import json
+    by_k = json.loads((outputs / "outputs" / "tiny" / "runs" / "04_gsv.json").read_text())["facts"]["by_k"]
+    assert sorted({(r["direction"], r["k"]) for r in by_k}) == [(d, k) for d in ("i2t", "t2i") for k in (2, 4)]
+    from semcore import config, methods, paths, pipeline
+    p = config.load(paths.PARAMS / "tiny.yaml")
+    keys = {pipeline.verifier_key(p.replace(gsv_k=k), "t2i", methods.get("semcore")) for k in (2, 4)}
+    candidates = {pipeline.candidates_key(p.replace(gsv_k=k), "t2i", methods.get("semcore")) for k in (2, 4)}
+    assert len(keys) == 2 and len(candidates) == 1  # one verifier per k, candidates decoded once
+
+
+def test_sweep_points_list_and_safe_names(tmp_path, monkeypatch):
+    from semcore import config, sweep
+    spec = tmp_path / "rows.yaml"
+    spec.write_text("title: t\nmethod: wo_gsv\nx: backbone\nfixed: {}\npoints:\n"
+                    "  - {backbone: tiny}\n  - {backbone: smol, epochs: 1}\n")
+    monkeypatch.setattr(sweep, "SWEEPS", tmp_path)
+    loaded = sweep.load("rows")
+    assert loaded.all_points() == [{"backbone": "tiny"}, {"backbone": "smol", "epochs": 1}]
+    assert loaded.varied() == ["backbone", "epochs"]
+    assert sweep.point_name({"backbone_path": "${X:-a/b}"}) == "backbone_path=__X_-a_b_"
+    spec.write_text("title: t\nmethod: wo_gsv\nx: backbone\nfixed: {}\npoints: []\ngrid: {backbone: [tiny]}\n")
+    with pytest.raises(config.ParamError, match="exactly one of 'grid' or 'points'"):
+        sweep.load("rows")
+    spec.write_text("title: t\nmethod: wo_gsv\nx: backbone\nfixed: {}\npoints:\n  - {backbone: tiny}\n  - {backbone: tiny}\n")
+    with pytest.raises(config.ParamError, match="each different"):
+        sweep.load("rows")
 
 
 def test_unknown_parameter_fails_the_notebook(tmp_path):

@@ -86,3 +86,20 @@ def test_dense_baseline_never_trains_on_queries(params, direction, monkeypatch):
         assert train_texts.isdisjoint({c.text for c in corpus.captions if c.image_id in query_images}
                                       - {c.text for c in corpus.captions_in("train")})
     assert seen["n"] == len(texts_seen[0])
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_max_queries_is_a_seeded_ordered_sample_that_decoding_keys_on(params, direction):
+    full = pipeline.task(params, direction)
+    small = pipeline.task(params.replace(max_queries=5), direction)
+    again = pipeline.task(params.replace(max_queries=5), direction)
+    ids = [q.id for q in full.queries]
+    picked = [q.id for q in small.queries]
+    assert len(picked) == 5 and picked == [q.id for q in again.queries]
+    assert picked == [i for i in ids if i in set(picked)]  # the original order
+    assert small.pairs == full.pairs and small.items == full.items  # training is unchanged
+    semcore = methods.get("semcore")
+    assert pipeline.train_key(params.replace(max_queries=5), direction, semcore) == \
+        pipeline.train_key(params, direction, semcore)
+    assert pipeline.decode_key(params.replace(max_queries=5), direction, semcore, 4) != \
+        pipeline.decode_key(params, direction, semcore, 4)

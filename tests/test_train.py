@@ -57,3 +57,23 @@ def test_interrupted_training_resumes_to_the_same_curve(tmp_path, monkeypatch):
     monkeypatch.undo()
     resumed = run(tmp_path, "cut")
     assert resumed[-1]["loss"] == pytest.approx(reference[-1]["loss"], rel=1e-6)
+
+
+def test_bf16_precision_trains_and_infers_under_autocast(tmp_path):
+    """precision: bf16 — the Trainer autocasts on CPU (AMX) and inference runs in the same mode;
+    the loss curve stays reproducible and close to the fp32 one."""
+    import torch
+    bb, ex, images = setup_examples()
+    bf16 = train(bb, ex, images, TrainConfig(2, 4, 1e-3, seed=0, bf16=True), tmp_path / "bf16")
+    again = train(setup_examples()[0], ex, images, TrainConfig(2, 4, 1e-3, seed=0, bf16=True),
+                  tmp_path / "again")
+    fp32 = run(tmp_path, "fp32")
+    assert [h["loss"] for h in bf16] == [h["loss"] for h in again]
+    assert [h["loss"] for h in bf16] != [h["loss"] for h in fp32]
+    assert np.allclose([h["loss"] for h in bf16], [h["loss"] for h in fp32], rtol=0.05)
+    bb.bf16 = True
+    with bb.inference():
+        assert torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled()
+    bb.bf16 = False
+    with bb.inference():
+        assert not torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled()

@@ -9,6 +9,7 @@
 profile = "embedded"
 overrides = {}
 sweep = "fig3"
+point = {}  # this point's own settings (also inside overrides), which name its result
 
 # %%
 import pandas as pd
@@ -16,9 +17,10 @@ import pandas as pd
 from semcore import methods, notebook, pipeline
 from semcore import sweep as sweeps
 
-p = notebook.setup(globals(), declared=("sweep",))
+p = notebook.setup(globals(), declared=("sweep", "point"))
 spec = sweeps.load(sweep)
-point = {k: getattr(p, k) for k in spec.grid}
+if point not in spec.all_points():
+    raise ValueError(f"point {point!r} is not a point of sweep {sweep!r}")
 rows = [pipeline.evaluate(p, d, methods.get(spec.method)) for d in p.directions]
 sweeps.save_point(p, spec, point, rows)
 pd.DataFrame(rows)

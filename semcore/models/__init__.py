@@ -6,6 +6,7 @@ features, exactly as InternVL does; `pixel_values` turns uint8 images into the m
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,6 +22,17 @@ class Backbone:
     image_token_id: int
     n_image_tokens: int
     pixel_values: Callable[[list[np.ndarray]], torch.Tensor]
+    bf16: bool = False  # inference under bfloat16 autocast (the profile's precision)
+
+    def inference(self) -> contextlib.ExitStack:
+        """The context every decoding, GSV and captioning forward runs in: no gradients, and
+        bfloat16 autocast when the profile's precision is bf16."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.no_grad())
+        if self.bf16:
+            device = next(self.model.parameters()).device.type
+            stack.enter_context(torch.autocast(device, dtype=torch.bfloat16))
+        return stack
 
     @property
     def eos_id(self) -> int:
