@@ -60,13 +60,15 @@ class TrieLogitsProcessor(LogitsProcessor):
         if self.trie.keys.device != scores.device:
             self.trie = self.trie.to(scores.device)
         generated = input_ids[:, self.prompt_length:]
-        allowed = self.trie.allowed_mask(self.trie.walk(generated))  # finished rows: all False
+        nodes = self.trie.walk(generated)  # finished rows (leaves) and rows off the trie: none allowed
+        if self.num_beams > 1 and generated.shape[1] == 0:
+            copies = torch.arange(scores.shape[0], device=nodes.device) % self.num_beams != 0
+            nodes = nodes.masked_fill(copies, -1)
+        out = self.trie.restrict(scores, nodes)
         if self.num_beams == 1:
-            allowed[:, self.end_token_id] |= ~allowed.any(dim=1)
-        elif generated.shape[1] == 0:
-            copies = torch.arange(scores.shape[0], device=scores.device) % self.num_beams != 0
-            allowed[copies] = False
-        return scores.masked_fill(~allowed, float("-inf"))
+            stuck = torch.isinf(out).all(dim=1)  # log-probabilities are finite: nothing allowed
+            out[stuck, self.end_token_id] = scores[stuck, self.end_token_id]
+        return out
 
 
 def constrained_beam_search(model: PreTrainedModel, trie: Trie, end_token_id: int, beam_size: int,

@@ -161,21 +161,40 @@ class Trie:
         pos = torch.arange(rows.numel(), device=nodes.device) + (lo - row_start)[rows]
         return rows, self.keys[pos] - base[rows]
 
-    def allowed_mask(self, nodes: torch.Tensor) -> torch.Tensor:
-        """Dense BoolTensor [N, vocab_size]: True where the token may follow the node."""
+    def _split(self, nodes: torch.Tensor):
+        """(rows whose node has a dense row, those dense rows, sparse (row, token) pairs of the
+        other rows)."""
         nodes = nodes.to(self.keys.device).long()
-        mask = torch.zeros(nodes.numel(), self.vocab_size, dtype=torch.bool,
-                           device=self.keys.device)
+        heavy = torch.zeros(0, dtype=torch.long, device=nodes.device)
+        heavy_rows = torch.zeros((0, self.vocab_size), dtype=torch.bool, device=nodes.device)
         if self.dense_nodes.numel():
             slot = torch.searchsorted(self.dense_nodes, nodes)
             slot.clamp_(max=self.dense_nodes.numel() - 1)
             is_dense = self.dense_nodes[slot] == nodes
             heavy = is_dense.nonzero().flatten()
-            mask[heavy] = self.dense_rows[slot[heavy]]
+            heavy_rows = self.dense_rows[slot[heavy]]
             nodes = torch.where(is_dense, -1, nodes)  # scatter only the remaining rows
-        rows, tokens = self.allowed_tokens(nodes)
+        return heavy, heavy_rows, *self.allowed_tokens(nodes)
+
+    def allowed_mask(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Dense BoolTensor [N, vocab_size]: True where the token may follow the node."""
+        heavy, heavy_rows, rows, tokens = self._split(nodes)
+        mask = torch.zeros(nodes.numel(), self.vocab_size, dtype=torch.bool,
+                           device=self.keys.device)
+        mask[heavy] = heavy_rows
         mask[rows, tokens] = True
         return mask
+
+    def restrict(self, scores: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
+        """A copy of `scores` [N, vocab_size] with -inf wherever the token may not follow the
+        row's node. Gathers only the allowed entries into a -inf tensor instead of building and
+        inverting a dense mask: 3-5x cheaper per decoding step (benchmarks/bench_trie.py)."""
+        heavy, heavy_rows, rows, tokens = self._split(nodes)
+        out = torch.full_like(scores, float("-inf"))
+        out[heavy] = scores[heavy].masked_fill(~heavy_rows.to(scores.device), float("-inf"))
+        rows, tokens = rows.to(scores.device), tokens.to(scores.device)
+        out[rows, tokens] = scores[rows, tokens]
+        return out
 
     def lookup(self, sequence: Sequence[int]) -> list[int]:
         """Indices of the input sequences equal to `sequence`; [] if it is no full identifier."""

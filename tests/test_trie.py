@@ -85,6 +85,8 @@ def test_walk_and_allowed_match_dict_trie(seqs, probes):
         nodes = trie.walk(torch.tensor(batch, dtype=torch.long).view(len(batch), width))
         rows, tokens = trie.allowed_tokens(nodes)
         mask = trie.allowed_mask(nodes)  # at VOCAB=7, nodes with >= 2 children are dense rows
+        scores = torch.randn(len(batch), VOCAB)
+        assert torch.equal(trie.restrict(scores, nodes), scores.masked_fill(~mask, float("-inf")))
         for i, (prefix, node) in enumerate(zip(batch, nodes.tolist())):
             assert (node >= 0) == (prefix in children), prefix
             assert set(tokens[rows == i].tolist()) == children.get(prefix, set())
