@@ -17,7 +17,7 @@ overrides = {}
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from semcore import methods, notebook, pipeline, report
+from semcore import gsv, methods, notebook, pipeline, report
 
 p = notebook.setup(globals())
 rows, cost = [], {}
@@ -37,6 +37,21 @@ pd.DataFrame(rows)[["direction", "label", "GSV", "R@1", "R@5", "R@10", "rSum"]]
 
 # %%
 pd.DataFrame(cost).T
+
+# %% [markdown]
+# ## Position bias
+# GSV's choice by the letter the correct candidate was shown at (queries whose top k hold one).
+# The order is a seeded shuffle per query, so a verifier that reads the candidates has no
+# trend over the letters; one that favours a letter would show it here.
+
+# %%
+positions = []
+for direction, m in [(d, m) for d, m in pipeline.planned_runs(p) if m.gsv]:
+    t = pipeline.task(p, direction)
+    by_letter = gsv.accuracy_by_position(list(t.queries), pipeline.decoded(p, direction, m),
+                                         pipeline.rankings(p, direction, m), p.gsv_k, p.seed)
+    positions += [{"direction": direction, "method": m.label, **r} for r in by_letter]
+pd.DataFrame(positions)
 
 # %% [markdown]
 # ## How many candidates to verify (`gsv_k_sweep`)
@@ -60,4 +75,4 @@ report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_k")
 by_k
 
 # %%
-notebook.summary(p, "04_gsv", with_and_without=rows, cost=cost, by_k=k_rows)
+notebook.summary(p, "04_gsv", with_and_without=rows, cost=cost, by_position=positions, by_k=k_rows)

@@ -43,6 +43,12 @@ def presentation_order(query_id: str, n: int, seed: int) -> list[int]:
     return [int(i) for i in rng.permutation(n)]
 
 
+def shown_candidates(query_id: str, ranked: Ranked, k: int, seed: int) -> list[str]:
+    """The top-k candidates in the order the verifier sees them."""
+    cands = candidates(ranked, k)
+    return [cands[i] for i in presentation_order(query_id, len(cands), seed)]
+
+
 def prompt(bb: Backbone, task: Task, table: IdentifierTable, query: Query, shown: list[str],
            answer: int | None = None) -> Encoded:
     """The verification prompt for one query and its candidates in presentation order."""
@@ -77,11 +83,11 @@ def rerank(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query
     final: dict[str, list[str]] = {}
     todo: list[tuple[Query, list[str]]] = []
     for q in queries:
-        cands = candidates(ranked[q.id], k)
-        if len(cands) < 2:
+        shown = shown_candidates(q.id, ranked[q.id], k, seed)
+        if len(shown) < 2:
             final[q.id] = ranked[q.id].items()
         else:
-            todo.append((q, [cands[i] for i in presentation_order(q.id, len(cands), seed)]))
+            todo.append((q, shown))
     for start in tqdm(range(0, len(todo), batch_size), desc="GSV", ascii=True, mininterval=2.0):
         chunk = todo[start:start + batch_size]
         encoded = [prompt(bb, task, table, q, shown) for q, shown in chunk]
@@ -96,3 +102,20 @@ def rerank(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query
             top = [shown[j] for j in order]
             final[q.id] = top + [i for i in ranked[q.id].items() if i not in top]
     return final
+
+
+def accuracy_by_position(queries: list[Query], ranked: dict[str, Ranked],
+                         final: dict[str, list[str]], k: int, seed: int) -> list[dict]:
+    """How often GSV put a correct item first, by the position (letter) at which the first
+    correct candidate was shown; queries whose candidates hold no correct item are left out.
+    A verifier without position bias has no trend over the letters (notebook 04)."""
+    counts: dict[int, list[int]] = {}
+    for q in queries:
+        shown = shown_candidates(q.id, ranked[q.id], k, seed)
+        position = next((j for j, c in enumerate(shown) if c in q.relevant), None)
+        if len(shown) >= 2 and position is not None:
+            n_hit = counts.setdefault(position, [0, 0])
+            n_hit[0] += 1
+            n_hit[1] += final[q.id][0] in q.relevant
+    return [{"shown at": LABELS[j], "queries": n, "GSV top-1 correct %": round(100 * hit / n, 1)}
+            for j, (n, hit) in sorted(counts.items())]

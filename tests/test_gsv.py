@@ -54,6 +54,24 @@ def test_answer_position_is_uniform(bb):
     assert all(70 <= c <= 130 for c in answers.values()), answers
 
 
+def test_accuracy_by_position_exposes_a_position_biased_verifier():
+    """The per-letter accuracy that notebook 04 reports: an oracle verifier is right at every
+    letter; one that always picks letter A is right only when the answer was shown first."""
+    queries = [Query(f"q{n}", "a red ball", None, frozenset({"i0"})) for n in range(300)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(10)], [""] * 10, [0.0] * 10) for q in queries}
+    oracle = {q.id: ["i0"] for q in queries}
+    picks_a = {q.id: gsv.shown_candidates(q.id, ranked[q.id], 10, 0)[:1] for q in queries}
+    by_letter = gsv.accuracy_by_position(queries, ranked, oracle, 10, 0)
+    assert [r["shown at"] for r in by_letter] == list("ABCDEFGHIJ")
+    assert sum(r["queries"] for r in by_letter) == 300
+    assert all(r["GSV top-1 correct %"] == 100.0 for r in by_letter)
+    biased = {r["shown at"]: r["GSV top-1 correct %"]
+              for r in gsv.accuracy_by_position(queries, ranked, picks_a, 10, 0)}
+    assert biased["A"] == 100.0 and all(v == 0.0 for letter, v in biased.items() if letter != "A")
+    missed = {q.id: Ranked([[f"i{n}"] for n in range(1, 11)], [""] * 10, [0.0] * 10) for q in queries}
+    assert gsv.accuracy_by_position(queries, missed, oracle, 10, 0) == []  # no positive shown
+
+
 def test_missed_positive_is_added_and_answer_points_to_it(bb):
     task, tb = make_task("t2i"), table()
     q = Query("q", "a red ball", None, frozenset({"i11"}))

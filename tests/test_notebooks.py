@@ -103,7 +103,9 @@ def test_table4_rows_are_the_sweep_points_with_their_settings(outputs):
 
 def test_gsv_k_sweep_retrains_the_verifier_per_k(outputs):
     import json
-    by_k = json.loads((outputs / "outputs" / "tiny" / "runs" / "04_gsv.json").read_text())["facts"]["by_k"]
+    facts = json.loads((outputs / "outputs" / "tiny" / "runs" / "04_gsv.json").read_text())["facts"]
+    by_k = facts["by_k"]
+    assert facts["by_position"] and {r["shown at"] for r in facts["by_position"]} <= set("ABCD")
     assert sorted({(r["direction"], r["k"]) for r in by_k}) == [(d, k) for d in ("i2t", "t2i") for k in (2, 4)]
     from semcore import config, methods, paths, pipeline
     p = config.load(paths.PARAMS / "tiny.yaml")
