@@ -83,9 +83,10 @@ $(foreach n,$(shell seq 2 $(words $(EXECUTED))),$(eval $(call after_previous,$(n
 test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 	$(BIN)/pytest -q
 
-bench: $(STAMP)  ## benchmarks that print their figures (trie, decoding, training, identifiers, encoder)
+bench: $(STAMP)  ## benchmarks that print their figures (trie, decoding, smol decoding, training, identifiers, encoder)
 	$(BIN)/python benchmarks/bench_trie.py
 	$(BIN)/python benchmarks/bench_decoding.py
+	$(BIN)/python benchmarks/bench_smol_decoding.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_identifiers.py
 	$(BIN)/python benchmarks/bench_image_encoder.py

@@ -233,3 +233,9 @@ def test_the_pipeline_runs_on_a_native_internvl_checkpoint(tmp_path, monkeypatch
     result = pipeline.evaluate(p, "t2i", methods.get("wo_gsv"))
     assert result["queries"] == 4 * 4 and 0 <= result["R@1"] <= 100
     assert pipeline.trained(p, "t2i", methods.get("wo_gsv")).name == "internvl"  # reloads
+    # GSV in both directions: k candidate images per T2I prompt, the query image for I2T
+    p = p.replace(gsv_k=3, gsv_epochs=1, gsv_train_queries=6)
+    for direction, queries in (("t2i", 16), ("i2t", 4)):
+        result = pipeline.evaluate(p, direction, methods.get("semcore"))
+        assert result["queries"] == queries and 0 <= result["R@1"] <= 100
+        assert pipeline.verifier(p, direction, methods.get("semcore")).name == "internvl"
