@@ -71,9 +71,11 @@ for direction in p.ablation_directions:
 # %%
 t4_sweep = sweeps.load(p.table4_sweep)
 t4 = sweeps.collect(t4_sweep, p.profile)
-t4 = t4[t4["direction"] == "t2i"].drop(columns=["direction", "method"]).rename(columns={"label": "scored as"})
-t4.insert(0, "method", [paper.BACKBONE_LABELS[b] for b in t4.pop("backbone")])
-t4 = paper.side_by_side(t4.reset_index(drop=True), "table4", "Flickr30K")
+t4 = t4[t4["direction"] == "t2i"].reset_index(drop=True)
+t4["method"] = [paper.BACKBONE_LABELS[b] for b in t4["backbone"]]
+settings = [k for k in t4_sweep.varied() if k != "backbone"]
+t4 = paper.side_by_side(t4[["method", *settings, "R@1", "R@5", "R@10", "rSum", "queries"]],
+                        "table4", "Flickr30K")
 report.write_table(t4, tables / "table4_backbones",
                    f"Table 4: backbones and fine-tuning, T2I, method {t4_sweep.method} "
                    f"(sweep {t4_sweep.name}; other settings as the {p.profile} profile, "
