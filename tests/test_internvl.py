@@ -15,6 +15,7 @@ import torch
 from transformers import (AutoImageProcessor, InternVLForConditionalGeneration, InternVLProcessor,
                           ProcessorMixin)
 
+from scoring import assert_exhaustive_with_exact_scores
 from semcore import prompts, train as train_mod
 from semcore.captioning import write_captions
 from semcore.constrained import constrained_beam_search
@@ -57,12 +58,6 @@ def processor_of(checkpoint: Path, bb, monkeypatch) -> InternVLProcessor:
                              tokenizer=bb.tokenizer, video_processor=None,
                              image_seq_length=bb.n_image_tokens)
 
-
-def sequence_log_prob(model, prompt: list[int], identifier: list[int], **extra) -> float:
-    """Eq. 1 by one forward pass: the identifier tokens' summed log_softmax."""
-    logits = model(input_ids=torch.tensor([prompt + identifier]), **extra).logits[0].float()
-    log_probs = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
-    return log_probs.gather(1, torch.tensor(identifier)[:, None]).sum().item()
 
 
 def test_loads_like_a_native_release(checkpoint):
@@ -171,14 +166,7 @@ def test_constrained_beam_search_returns_trie_identifiers_scored_by_the_model(ch
     with torch.no_grad():
         results = constrained_beam_search(bb.model, trie, bb.eos_id, len(IDS), trie.max_length,
                                           pad_token_id=bb.pad_id, **inputs)
-        for query, found in zip(queries, results):
-            assert {tuple(s) for s, _ in found} == {tuple(t) for t in targets}
-            extra = {"pixel_values": bb.pixel_values([images[i] for i in query.images])} \
-                if query.images else {}
-            for identifier, score in found:
-                assert trie.lookup(identifier)
-                assert score == pytest.approx(
-                    sequence_log_prob(bb.model, query.prompt, identifier, **extra), abs=1e-4)
+        assert_exhaustive_with_exact_scores(bb, trie, targets, queries, results, images)
 
 
 def test_added_tokens_are_atomic_and_get_embedding_rows(checkpoint, images):

@@ -11,6 +11,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from scoring import assert_exhaustive_with_exact_scores
 from semcore import prompts, train as train_mod
 from semcore.constrained import constrained_beam_search
 from semcore.models import Backbone
@@ -84,12 +85,6 @@ def assert_trained_and_reloadable(tmp_path, trained: Backbone) -> None:
     with torch.no_grad():
         assert torch.equal(loaded.model(**batch).logits, trained.model(**batch).logits)
 
-
-def sequence_log_prob(model, prompt: list[int], identifier: list[int], **extra) -> float:
-    """Eq. 1 from one plain forward pass: sum of log_softmax over the identifier's tokens."""
-    logits = model(input_ids=torch.tensor([prompt + identifier]), **extra).logits[0].float()
-    log_probs = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
-    return log_probs.gather(1, torch.tensor(identifier)[:, None]).sum().item()
 
 
 def test_features_fill_placeholders_and_loss_covers_targets_only():
@@ -205,14 +200,7 @@ def test_generate_keeps_prompt_and_beam_scores_are_sequence_log_probs():
         assert torch.equal(out[:, :inputs["input_ids"].shape[1]], inputs["input_ids"])
         results = constrained_beam_search(bb.model, trie, bb.eos_id, len(IDS), trie.max_length,
                                           pad_token_id=bb.pad_id, **inputs)
-        for query, found in zip(queries, results):
-            assert {tuple(s) for s, _ in found} == {tuple(s) for s in targets}
-            extra = {"pixel_values": bb.pixel_values([features[i] for i in query.images])} \
-                if query.images else {}
-            for identifier, score in found:
-                assert trie.lookup(identifier)
-                assert score == pytest.approx(
-                    sequence_log_prob(bb.model, query.prompt, identifier, **extra), abs=1e-4)
+        assert_exhaustive_with_exact_scores(bb, trie, targets, queries, results, features)
 
 
 def test_the_pipeline_runs_on_smol_with_gsv_in_both_directions(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from transformers import (InternVLConfig, InternVLForConditionalGeneration, InternVLVisionConfig,
                           LlamaConfig, LlamaForCausalLM, LogitsProcessorList, Qwen2Config)
 
+from scoring import sequence_log_prob
 from semcore.constrained import TrieLogitsProcessor, constrained_beam_search
 from semcore.trie import Trie
 
@@ -144,12 +145,6 @@ def tiny_lm() -> LlamaForCausalLM:
                          bos_token_id=LM_END)
     return LlamaForCausalLM(config).eval()
 
-
-def sequence_log_prob(model, prompt: list[int], identifier: list[int], **extra) -> float:
-    """Eq. 1 from one plain forward pass: sum of log_softmax over the identifier's tokens."""
-    logits = model(input_ids=torch.tensor([prompt + identifier]), **extra).logits[0].float()
-    log_probs = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
-    return log_probs.gather(1, torch.tensor(identifier)[:, None]).sum().item()
 
 
 lm_identifiers = identifier_sets(vocab=6, max_body=4, max_size=8).map(
