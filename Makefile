@@ -4,6 +4,8 @@ SWEEP ?= fig3
 DATASET ?= flickr30k
 LAUNCHER ?= python
 NGPUS ?= 1
+JOBS ?= 2
+THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 FROM ?=
 PYTHON ?= python3
 VENV := .venv
@@ -25,7 +27,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: setup reproduce sweep train test bench data status clean
+.PHONY: setup reproduce notebooks sweep train test bench data status clean
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -40,8 +42,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name semcore >/dev/null
 	touch $@
 
-reproduce: $(EXECUTED)  ## run every notebook of PROFILE in order (only what changed)
+# JOBS=2: the sweeps run beside notebooks 00–04 (their shared steps are built once, see
+# semcore/cache.py), each job with its share of the cores; JOBS=1 runs everything in turn.
+reproduce: | $(STAMP)  ## run every notebook of PROFILE in order (only what changed), sweeps alongside
+	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) notebooks
 	@echo "outputs in $(OUT)/ (tables/, figures/, runs/, executed notebooks)"
+
+notebooks: $(EXECUTED)
 
 $(PARAMS):
 	@echo "no parameter file $(PARAMS); profiles: $(notdir $(wildcard params/*.yaml))" >&2; exit 2
@@ -83,10 +90,15 @@ $(foreach n,$(shell seq 2 $(words $(EXECUTED))),$(eval $(call after_previous,$(n
 test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 	$(BIN)/pytest -q
 
+# The decoding benchmarks write outputs/bench/*.json; notebooks/bench/decoding_cost.py plots them.
 bench: $(STAMP)  ## benchmarks that print their figures (trie, decoding, smol decoding, training, identifiers, encoder)
 	$(BIN)/python benchmarks/bench_trie.py
 	$(BIN)/python benchmarks/bench_decoding.py
 	$(BIN)/python benchmarks/bench_smol_decoding.py
+	@mkdir -p build/bench
+	$(BIN)/jupytext --quiet --to ipynb --set-kernel $(KERNEL) -o build/bench/decoding_cost.ipynb notebooks/bench/decoding_cost.py
+	$(BIN)/papermill --log-output --no-progress-bar -k $(KERNEL) build/bench/decoding_cost.ipynb outputs/bench/decoding_cost.partial.ipynb
+	mv outputs/bench/decoding_cost.partial.ipynb outputs/bench/decoding_cost.ipynb
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_identifiers.py
 	$(BIN)/python benchmarks/bench_image_encoder.py

@@ -6,15 +6,16 @@ randomly initialised InternVL from `build_tiny` (hidden 128, 2 layers), its toke
 only the time is measured, not what is retrieved.
 
 1. Overhead of the trie constraint. `constrained_beam_search` with a trie of 1,000 synthetic
-   identifiers, against the same `model.generate` call without the logits processor (same
-   num_beams, num_return_sequences, length_penalty, early_stopping, output_scores, neutral
-   scoring settings), batch of 8 text queries, beam 10 and 50, median of interleaved repeats.
+   identifiers, against the same beam search without the logits processor
+   (`constrained.beam_search`: the same prompt cache, num_beams, num_return_sequences,
+   length_penalty, early_stopping, output_scores, neutral scoring settings), batch of 8 text
+   queries, beam 10 and 50, median of interleaved repeats.
    Step count: constrained search stops early once every row has its beams finished, so its
-   number of decoding steps is counted (forward calls of the model, via a forward pre-hook, in
-   an untimed call); the unconstrained call then gets max_new_tokens = that count, and the same
+   number of decoding steps is counted (forward calls of the model on one new position per row,
+   via a forward pre-hook, in an untimed call); the unconstrained call then gets max_new_tokens = that count, and the same
    hook checks that it ran exactly that many steps (no early eos; the random model never ends
-   early here). Only if it did would min_new_tokens = that count be added, and flagged: its
-   processor costs ~20% of the unconstrained call at beam 50, which would flatter the ratio.
+   early here). Only if it did would a min-new-tokens processor be added, and flagged: it
+   costs ~20% of the unconstrained call at beam 50, which would flatter the ratio.
 2. Corpus scaling. Per-query latency of constrained beam search (beam 20, batch 8) with 1e3 ..
    1e6 identifiers; each trie is built once (build time and `Trie.nbytes` reported), only the
    decoding is timed.
@@ -27,11 +28,13 @@ Zipf-like sizes) and a lexical ID of 3 keywords (Zipf-like over a 3,000-word voc
 word 1-4 BPE tokens (2 on average, ~12 tokens per identifier), then eos. The tokens of an
 identifier are the concatenation of its words' tokens, which equals `identifier_target` (checked
 on a sample) and avoids running the tokenizer a million times.
-The plot goes to outputs/bench/decoding.png (and .pdf).
-Run: `.venv/bin/python benchmarks/bench_decoding.py`.
+Results go to outputs/bench/decoding.json; `make bench` plots them with
+notebooks/bench/decoding_cost.py.
+Run: `.venv/bin/python benchmarks/bench_decoding.py [--quick]`.
 """
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib.util
 import os
@@ -41,12 +44,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import transformers
+from transformers import MinNewTokensLengthLogitsProcessor
 
-from semcore import paths, prompts
-from semcore.constrained import NEUTRAL_SCORING, TrieLogitsProcessor, constrained_beam_search
+from semcore import cache, paths, prompts
+from semcore.constrained import TrieLogitsProcessor, beam_search, constrained_beam_search
 from semcore.models import Backbone
 from semcore.models.tiny import build_tiny, train_tokenizer
-from semcore.report import figure_style, save_figure
 from semcore.retrieval import left_padded
 from semcore.trie import Trie
 
@@ -126,17 +129,20 @@ class Identifiers:
 
 # --- timing helpers -------------------------------------------------------------------------------
 class StepCounter:
-    """Counts forward calls of the model (one per decoding step) inside a `with` block."""
+    """Counts the decoding steps of the model inside a `with` block: forward calls on one new
+    position per row (the prompt pass of `constrained.prompt_cache` covers several)."""
 
     def __init__(self, model: torch.nn.Module):
         self.model, self.calls = model, 0
 
     def __enter__(self) -> StepCounter:
-        self.handle = self.model.register_forward_pre_hook(self._hook)
+        self.handle = self.model.register_forward_pre_hook(self._hook, with_kwargs=True)
         return self
 
-    def _hook(self, *_: object) -> None:
-        self.calls += 1
+    def _hook(self, _module: torch.nn.Module, _args: tuple, kwargs: dict) -> None:
+        x = kwargs.get("input_ids")
+        x = kwargs.get("inputs_embeds") if x is None else x
+        self.calls += int(x is not None and x.shape[1] == 1)
 
     def __exit__(self, *_: object) -> None:
         self.handle.remove()
@@ -175,20 +181,18 @@ def constrained_call(bb: Backbone, trie: Trie, beam: int, inputs: dict) -> Calla
 
 def unconstrained_call(bb: Backbone, beam: int, steps: int, inputs: dict,
                        force: bool = False) -> Callable[[], object]:
-    """constrained_beam_search's generate call without the trie processor, max_new_tokens=steps.
+    """constrained_beam_search's beam search (`constrained.beam_search`: same prompt cache, same
+    settings) without the trie processor, max_new_tokens=steps.
 
     Without `force` nothing stops it from ending early on eos (the caller checks the step
-    count); `force` adds min_new_tokens=steps, whose processor itself costs time (~20% of the
-    call at beam 50 here), so it is only the fallback."""
-    scoring = {**NEUTRAL_SCORING, "min_new_tokens": steps if force else None}
+    count); `force` adds a min-new-tokens processor, which itself costs time (~20% of the call
+    at beam 50 here), so it is only the fallback."""
+    prompt = inputs["input_ids"].shape[1]
+    processors = [MinNewTokensLengthLogitsProcessor(prompt, steps, bb.eos_id)] if force else []
 
     def run():
         with torch.no_grad():
-            return bb.model.generate(
-                **inputs, num_beams=beam, num_return_sequences=beam, length_penalty=0.0,
-                do_sample=False, early_stopping=True, output_scores=True,
-                return_dict_in_generate=True, max_new_tokens=steps, eos_token_id=bb.eos_id,
-                pad_token_id=bb.eos_id, **scoring)
+            return beam_search(bb.model, beam, steps, bb.eos_id, bb.eos_id, processors, **inputs)
     return run
 
 
@@ -199,10 +203,11 @@ def count_steps(bb: Backbone, fn: Callable[[], object]) -> int:
 
 
 def processor_seconds(bb: Backbone, trie: Trie, seqs: list[list[int]], beam: int, steps: int,
-                      prompt: torch.Tensor) -> float:
-    """The trie processor alone, summed over `steps` steps: median time of one call at each
-    generated length 0..steps-1, on batch x beam rows whose generated part is a random
-    identifier's prefix (eos-padded past its end, as generate pads finished beams)."""
+                      prompt: torch.Tensor, repeats: int = 5) -> float:
+    """The trie processor alone over `steps` steps: one fresh processor called at generated
+    lengths 0..steps-1 in order, as in a search (it steps each row from its previous node), on
+    batch x beam rows whose generated part is a random identifier's prefix (eos-padded past its
+    end, as generate pads finished beams); median total of `repeats` runs."""
     rng = np.random.default_rng(SEED + 30)
     rows = BATCH * beam
     generated = torch.full((rows, steps), bb.eos_id, dtype=torch.long)
@@ -210,20 +215,22 @@ def processor_seconds(bb: Backbone, trie: Trie, seqs: list[list[int]], beam: int
         seq = seqs[i][:steps]
         generated[r, :len(seq)] = torch.tensor(seq)
     prompt = prompt.repeat_interleave(beam, dim=0)
-    processor = TrieLogitsProcessor(trie, prompt.shape[1], bb.eos_id, num_beams=beam)
+    calls = [torch.cat([prompt, generated[:, :t]], dim=1) for t in range(steps)]
     scores = torch.randn(rows, len(bb.tokenizer))
-    total = 0.0
-    for t in range(steps):
-        input_ids = torch.cat([prompt, generated[:, :t]], dim=1)
-        total += median_s(lambda: processor(input_ids, scores), repeats=5)  # noqa: B023
-    return total
+
+    def search() -> None:
+        processor = TrieLogitsProcessor(trie, prompt.shape[1], bb.eos_id, num_beams=beam)
+        for input_ids in calls:
+            processor(input_ids, scores)
+    return median_s(search, repeats)
 
 
-def overhead(bb: Backbone, ids: Identifiers, inputs: dict, repeats: int = 7) -> list[dict]:
+def overhead(bb: Backbone, ids: Identifiers, inputs: dict, beams: tuple[int, ...],
+             repeats: int) -> list[dict]:
     seqs = ids.sequences(OVERHEAD_IDENTIFIERS, seed=SEED + 10)
     trie = Trie.build(seqs, len(bb.tokenizer))
     rows = []
-    for beam in OVERHEAD_BEAMS:
+    for beam in beams:
         constrained = constrained_call(bb, trie, beam, inputs)
         steps = count_steps(bb, constrained)
         free = unconstrained_call(bb, beam, steps, inputs)
@@ -239,9 +246,10 @@ def overhead(bb: Backbone, ids: Identifiers, inputs: dict, repeats: int = 7) -> 
 
 
 # --- 2. corpus scaling ----------------------------------------------------------------------------
-def scaling(bb: Backbone, ids: Identifiers, inputs: dict) -> list[dict]:
+def scaling(bb: Backbone, ids: Identifiers, inputs: dict, sizes: tuple[int, ...],
+            repeats: int) -> list[dict]:
     rows = []
-    for n in SIZES:
+    for n in sizes:
         start = time.perf_counter()
         seqs = ids.sequences(n, seed=SEED + 20)
         make = time.perf_counter() - start
@@ -254,7 +262,7 @@ def scaling(bb: Backbone, ids: Identifiers, inputs: dict) -> list[dict]:
         gc.collect()
         decode = constrained_call(bb, trie, SCALING_BEAM, inputs)
         steps = count_steps(bb, decode)
-        t = median_s(decode, repeats=5)
+        t = median_s(decode, repeats)
         rows.append(dict(n=n, distinct=distinct, tokens=tokens, max_len=trie.max_length,
                          nodes=trie.num_nodes, make=make, build=build, mb=trie.nbytes / 2**20,
                          steps=steps, per_query=t / BATCH, per_step=t / steps))
@@ -269,13 +277,13 @@ def unit_rows(n: int, gen: torch.Generator) -> torch.Tensor:
     return x.div_(x.norm(dim=1, keepdim=True))
 
 
-def dense(repeats: int = 7) -> list[dict]:
+def dense(sizes: tuple[int, ...], repeats: int) -> list[dict]:
     gen = torch.Generator().manual_seed(SEED)
     queries = unit_rows(BATCH, gen)
     rows = []
-    for n in SIZES:
+    for n in sizes:
         items = unit_rows(n, gen)
-        search = lambda: torch.topk(queries @ items.T, TOP_K, dim=1)  # noqa: E731
+        search = lambda: torch.topk(queries @ items.T, min(TOP_K, n), dim=1)  # noqa: E731
         t = median_s(search, repeats)
         rows.append(dict(n=n, per_query=t / BATCH, mb=items.numel() * 4 / 2**20))
         del items, search
@@ -306,46 +314,13 @@ def crossover(gen_rows: list[dict], dense_rows: list[dict]) -> tuple[float | Non
     return float(ns[-1] + (g[-1] - d[-1]) / (slope_d - slope_g)), True
 
 
-def plot(gen_rows: list[dict], dense_rows: list[dict], cross: float | None,
-         extrapolated: bool) -> None:
-    import matplotlib.pyplot as plt
-    ns = [r["n"] for r in gen_rows]
-    with figure_style():
-        fig, ax = plt.subplots(figsize=(4.8, 3.4))
-        ax.plot(ns, [r["per_query"] * 1e3 for r in gen_rows], "o-",
-                label=f"generative: trie-constrained beam {SCALING_BEAM} (tiny)")
-        ax.plot(ns, [r["per_query"] * 1e3 for r in dense_rows], "s-",
-                label=f"dense: exhaustive {DIM}-d matmul + top-{TOP_K}")
-        if cross is not None:
-            g_ms = [r["per_query"] * 1e3 for r in gen_rows]
-            g_at = float(np.exp(np.interp(np.log(cross), np.log(ns), np.log(g_ms))))
-            if extrapolated:  # both series extended linearly through their two largest sizes
-                xs = np.geomspace(ns[-1], cross * 1.5, 40)
-                for rows, color in ((gen_rows, "C0"), (dense_rows, "C1")):
-                    y = [r["per_query"] * 1e3 for r in rows[-2:]]
-                    ext = y[1] + (y[1] - y[0]) / (ns[-1] - ns[-2]) * (xs - ns[-1])
-                    ax.plot(xs, ext, ls=":", color=color)
-                g_at = g_ms[-1] + (g_ms[-1] - g_ms[-2]) / (ns[-1] - ns[-2]) * (cross - ns[-1])
-                ax.plot([], [], ls=":", color="0.3", label="linear extrapolation")
-            ax.axvline(cross, color="0.5", ls="--", lw=0.8)
-            ax.plot([cross], [g_at], "k*", ms=7)
-            ax.annotate(f"crossover N ~ {cross:.2g}" + (" (extrapolated)" if extrapolated else ""),
-                        (cross, 0.03), xycoords=("data", "axes fraction"), rotation=90,
-                        textcoords="offset points", xytext=(-3, 0), ha="right", va="bottom")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("corpus size N (identifiers / item vectors)")
-        ax.set_ylabel("per-query latency (ms), batch of 8")
-        ax.set_title("Generative vs dense retrieval latency, CPU "
-                     f"({torch.get_num_threads()} threads)")
-        ax.legend(loc="best")
-        ax.grid(True, which="major", lw=0.4, alpha=0.5)
-        fig.tight_layout()
-        save_figure(fig, paths.outputs("bench") / "decoding")
-        plt.close(fig)
-
-
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="1e3 and 1e4 identifiers, beam 4, one repeat: checks the benchmark runs "
+                         "(tests); its figures mean nothing")
+    args = ap.parse_args()
+    beams, sizes, repeats = ((4,), SIZES[:2], 1) if args.quick else (OVERHEAD_BEAMS, SIZES, 7)
     transformers.logging.set_verbosity_error()
     wall = time.perf_counter()
     load0 = os.getloadavg()[0]
@@ -356,50 +331,50 @@ def main() -> None:
     queries = synthetic_queries(words, BATCH, seed=SEED + 100)
     inputs = left_padded(bb, [prompts.text_query(bb, q) for q in queries], {})
     n_params = sum(p.numel() for p in bb.model.parameters())
-    print(f"tiny backbone: InternVL, random init, hidden {HIDDEN}, {LAYERS} layers, "
-          f"{n_params / 1e6:.2f} M parameters; tokenizer {len(bb.tokenizer)} tokens over {WORDS:,} "
-          f"synthetic words; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"batch {BATCH} text queries, prompt {inputs['input_ids'].shape[1]} tokens")
+    setting = (f"tiny backbone: InternVL, random init, hidden {HIDDEN}, {LAYERS} layers, "
+               f"{n_params / 1e6:.2f} M parameters; tokenizer {len(bb.tokenizer)} tokens over "
+               f"{WORDS:,} synthetic words; torch {torch.__version__}, "
+               f"{torch.get_num_threads()} threads; batch {BATCH} text queries, prompt "
+               f"{inputs['input_ids'].shape[1]} tokens")
+    print(setting)
 
     print(f"\n1. Overhead of the trie constraint ({OVERHEAD_IDENTIFIERS:,} identifiers), "
-          f"median of 7 interleaved runs per batch of {BATCH}")
-    print("   unconstrained = same generate call without the processor, max_new_tokens = the "
-          "constrained run's step count (forward calls counted; both equal)")
-    print("   processor ms = TrieLogitsProcessor alone, summed over the steps (timed apart)")
+          f"median of {repeats} interleaved runs per batch of {BATCH}")
+    print("   unconstrained = the same beam search (prompt cache, settings) without the "
+          "processor, max_new_tokens = the constrained run's step count (forward calls counted)")
+    print("   processor ms = TrieLogitsProcessor alone over the steps (timed apart)")
     print(f"{'beam':>5} {'trie max len':>12} {'steps':>6} {'constrained ms':>15} "
           f"{'unconstrained ms':>17} {'processor ms':>13} {'ratio':>6} {'goal':>6}")
-    over = overhead(bb, ids, inputs)
+    over = overhead(bb, ids, inputs, beams, repeats)
     for r in over:
         print(f"{r['beam']:>5} {r['max_len']:>12} {r['steps']:>6} {r['t_c'] * 1e3:>15.1f} "
               f"{r['t_f'] * 1e3:>17.1f} {r['t_p'] * 1e3:>13.1f} {r['ratio']:>6.3f} "
               f"{'<=' + str(OVERHEAD_GOAL):>6}"
               + ("  (step count forced with min_new_tokens)" if r["forced"] else ""))
 
-    print(f"\n2. Corpus scaling, constrained beam {SCALING_BEAM}, batch {BATCH}, median of 5 runs; "
-          "trie built once per size, only decoding timed")
+    print(f"\n2. Corpus scaling, constrained beam {SCALING_BEAM}, batch {BATCH}, median of "
+          f"{max(1, repeats - 2)} runs; trie built once per size, only decoding timed")
     print(f"{'identifiers':>11} {'distinct':>9} {'tokens':>6} {'max len':>7} {'nodes':>10} "
           f"{'gen s':>6} {'build s':>7} {'trie MB':>8} {'steps':>5} {'ms/query':>8} {'ms/step':>7}")
-    gen_rows = scaling(bb, ids, inputs)
+    gen_rows = scaling(bb, ids, inputs, sizes, max(1, repeats - 2))
     for r in gen_rows:
         print(f"{r['n']:>11,} {r['distinct']:>9,} {r['tokens']:>6.1f} {r['max_len']:>7} "
               f"{r['nodes']:>10,} {r['make']:>6.2f} {r['build']:>7.2f} {r['mb']:>8.1f} "
               f"{r['steps']:>5} {r['per_query'] * 1e3:>8.2f} {r['per_step'] * 1e3:>7.2f}")
 
     print(f"\n3. Dense retrieval, exhaustive: torch matmul of {BATCH} x {DIM} normalised queries "
-          f"against N x {DIM} normalised items + top-{TOP_K}, median of 7 runs")
+          f"against N x {DIM} normalised items + top-{TOP_K}, median of {repeats} runs")
     avail = {m: importlib.util.find_spec(m) is not None for m in ("faiss", "hnswlib")}
     print("   approximate indexes: " + ", ".join(
         f"{m} {'importable (not run)' if ok else 'not importable, skipped'}"
         for m, ok in avail.items()))
-    dense_rows = dense()
+    dense_rows = dense(sizes, repeats)
     print(f"{'N':>11} {'vectors MB':>10} {'dense ms/query':>14} {'generative ms/query':>19} "
           f"{'gen/dense':>9}")
     for d, g in zip(dense_rows, gen_rows):
         print(f"{d['n']:>11,} {d['mb']:>10.1f} {d['per_query'] * 1e3:>14.3f} "
               f"{g['per_query'] * 1e3:>19.2f} {g['per_query'] / d['per_query']:>9.1f}")
-
     cross, extrapolated = crossover(gen_rows, dense_rows)
-    plot(gen_rows, dense_rows, cross, extrapolated)
 
     print("\nRatios, this run:")
     for r in over:
@@ -417,14 +392,22 @@ def main() -> None:
     if cross is None:
         print("  crossover: none; dense stays cheaper and does not grow faster than generative")
     elif extrapolated:
-        print(f"  crossover: none in 1e3..1e6; EXTRAPOLATED (both latencies linear in N through "
-              f"the two largest sizes) at N ~ {cross:.2g}")
+        print(f"  crossover: none in the measured range; EXTRAPOLATED (both latencies linear in N "
+              f"through the two largest sizes) at N ~ {cross:.2g}")
     else:
         print(f"  crossover: generative becomes cheaper than dense at N ~ {cross:.2g} (measured "
               "range, log-log interpolation)")
-    print(f"plot: {paths.outputs('bench').relative_to(paths.REPO) / 'decoding.png'} (and .pdf); "
-          f"total {time.perf_counter() - wall:.0f} s; load average at start {load0:.2f}, "
-          f"at end {os.getloadavg()[0]:.2f} (other processes on these cores skew every number)")
+    out = paths.outputs("bench") / "decoding.json"
+    cache.write_json(out, dict(
+        setting=setting, quick=args.quick, threads=torch.get_num_threads(),
+        load_average=[load0, os.getloadavg()[0]], seconds=time.perf_counter() - wall,
+        goals=dict(overhead=OVERHEAD_GOAL, scaling=SCALING_GOAL), scaling_beam=SCALING_BEAM,
+        batch=BATCH, dense_dim=DIM, top_k=TOP_K, overhead=over, scaling=gen_rows,
+        dense=dense_rows, crossover=cross, crossover_extrapolated=extrapolated))
+    print(f"results: {out.relative_to(paths.REPO) if out.is_relative_to(paths.REPO) else out} "
+          f"(plotted by notebooks/bench/decoding_cost.py, `make bench`); total "
+          f"{time.perf_counter() - wall:.0f} s; load average at start {load0:.2f}, at end "
+          f"{os.getloadavg()[0]:.2f} (other processes on these cores skew every number)")
 
 
 if __name__ == "__main__":

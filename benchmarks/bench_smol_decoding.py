@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_decoding import (OVERHEAD_BEAMS, OVERHEAD_GOAL, constrained_call,  # noqa: E402
                             count_steps, interleaved_medians, unconstrained_call)
 
-from semcore import config, methods, paths, pipeline, prompts  # noqa: E402
-from semcore.retrieval import build_trie, decode_constrained, left_padded  # noqa: E402
+from semcore import cache, config, methods, paths, pipeline, prompts  # noqa: E402
+from semcore.retrieval import IdentifierTrie, decode_constrained, left_padded  # noqa: E402
 
 BEAM = 20
 OVERHEAD_QUERIES = 8
@@ -63,7 +63,8 @@ def main() -> None:
     bb.model.eval()
     captions = pipeline.corpus(p).captions_in("test")
     queries = [(cap.id, prompts.text_query(bb, cap.text)) for cap in captions][:args.queries]
-    trie, distinct = build_trie(bb, table)
+    index = IdentifierTrie.build(bb.tokenizer, table)
+    trie, distinct = index.trie, index.identifiers
     print(f"smol (SmolLM2-135M-Instruct, {len(bb.tokenizer):,} tokens), precision {p.precision}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; trie of {len(distinct):,} "
           f"distinct SIDs ({len(table.item_ids):,} test images), max {trie.max_length} tokens")
@@ -73,7 +74,7 @@ def main() -> None:
     print(f"{'beam':>5} {'steps':>6} {'constrained s':>14} {'unconstrained s':>16} {'ratio':>6} {'goal':>6}")
     inputs = left_padded(bb, [e for _, e in queries[:OVERHEAD_QUERIES]], {})
     lm = SimpleNamespace(model=bb.model.language_model)  # smol's generate runs its LM's
-    ratios = {}
+    ratios, rows = {}, {}
     for beam in OVERHEAD_BEAMS:
         constrained = under(bb, constrained_call(bb, trie, beam, inputs))
         steps = count_steps(lm, constrained)
@@ -83,18 +84,27 @@ def main() -> None:
         assert count_steps(lm, free) == steps
         t_c, t_f = interleaved_medians([constrained, free], args.repeats)
         ratios[beam] = t_c / t_f
+        rows[beam] = dict(steps=steps, t_c=t_c, t_f=t_f, ratio=t_c / t_f)
         print(f"{beam:>5} {steps:>6} {t_c:>14.2f} {t_f:>16.2f} {t_c / t_f:>6.3f} "
               f"{'<=' + str(OVERHEAD_GOAL):>6}", flush=True)
 
     print(f"\n2. Throughput, beam {BEAM}, batch {pipeline.DECODE_BATCH}, {len(queries):,} queries")
     start = time.perf_counter()
-    ranked = decode_constrained(bb, table, queries, {}, BEAM, pipeline.DECODE_BATCH, p.seed,
+    ranked = decode_constrained(bb, index, table, queries, {}, BEAM, pipeline.DECODE_BATCH, p.seed,
                                 desc="smol decode")
     seconds = time.perf_counter() - start
     assert len(ranked) == len(queries) and all(r.identifiers for r in ranked.values())
     print(f"   {seconds:.0f} s: {len(queries) / seconds:.2f} queries/s, "
           f"{1000 * seconds / len(queries):.0f} ms/query; 5,000 queries would take "
           f"{5000 * seconds / len(queries) / 60:.1f} min")
+    out = paths.outputs("bench") / "smol_decoding.json"
+    cache.write_json(out, dict(
+        setting=f"smol, precision {p.precision}, {torch.get_num_threads()} threads, trie of "
+                f"{len(distinct):,} Flickr8k test SIDs", goal=OVERHEAD_GOAL,
+        overhead=[dict(beam=b, **r) for b, r in rows.items()],
+        throughput=dict(beam=BEAM, batch=pipeline.DECODE_BATCH, queries=len(queries),
+                        seconds=seconds, queries_per_s=len(queries) / seconds)))
+    print(f"results: {out}")
     print("\nRatios, this run: " + ", ".join(
         f"beam {b}: {r:.3f} ({'meets' if r <= OVERHEAD_GOAL else 'misses'} goal <= {OVERHEAD_GOAL})"
         for b, r in ratios.items()))

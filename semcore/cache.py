@@ -4,15 +4,20 @@ A step's result lives in cache/<step>/<key>/, where the key hashes the step's pa
 the keys of its inputs and the package's source code. A result is complete only once its
 folder has been renamed into place with a COMPLETE marker inside, so an interrupted run never
 leaves anything a re-run would mistake for done. A step that checkpoints (training) keeps its
-<key>.partial/ folder between attempts and resumes from it.
+<key>.partial/ folder between attempts and resumes from it. Processes that ask for the same step
+at once (`make -j`, a sweep beside a notebook) take turns on <key>.lock: the first builds it,
+the others then find it complete.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -56,6 +61,20 @@ def _wait_for(final: Path) -> Path:
     return final
 
 
+@contextlib.contextmanager
+def _exclusive(final: Path) -> Iterator[None]:
+    """An exclusive lock on <key>.lock beside the step's folder, released on exit (or when the
+    process dies, so a killed run never leaves it held)."""
+    lock = final.with_name(final.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def step(name: str, key: str, build: Callable[[Path], None], *, resumable: bool = False) -> Path:
     """Return cache/<name>/<key>/, building it first with build(work_dir) if needed.
 
@@ -70,17 +89,22 @@ def step(name: str, key: str, build: Callable[[Path], None], *, resumable: bool 
         return final
     if rank() != 0 and not resumable:
         return _wait_for(final)
-    work = final.with_name(key + ".partial")
-    if work.exists() and not resumable:
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    build(work)
-    if rank() != 0:
-        return _wait_for(final)
-    (work / MARKER).write_text(key)
-    if final.exists():  # a stale folder without marker (older interrupted layout)
-        shutil.rmtree(final)
-    os.replace(work, final)
+    # Under a launcher all ranks build a resumable step together: no lock between them.
+    together = resumable and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    with contextlib.nullcontext() if together else _exclusive(final):
+        if (final / MARKER).is_file():  # another process built it while this one waited
+            return final
+        work = final.with_name(key + ".partial")
+        if work.exists() and not resumable:
+            shutil.rmtree(work)
+        work.mkdir(parents=True, exist_ok=True)
+        build(work)
+        if rank() != 0:
+            return _wait_for(final)
+        (work / MARKER).write_text(key)
+        if final.exists():  # a stale folder without marker (older interrupted layout)
+            shutil.rmtree(final)
+        os.replace(work, final)
     return final
 
 

@@ -71,9 +71,12 @@ class Params:
     lora_dropout: float = 0.05
     gradient_checkpointing: bool = False
     # bf16: training and inference under bfloat16 autocast (≈2× faster training, ≈3.5× faster
-    # forward on CPUs with AMX, e.g. this machine; GPUs train in bf16 regardless); fp32 keeps
-    # scores bit-comparable with a plain forward pass (tests, tiny).
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # forward on CPUs with AMX; GPUs train in bf16 regardless), but ~20× slower than fp32 where
+    # the CPU has no bf16 instructions (AVX2 only) and autocast emulates it; fp32 keeps scores
+    # bit-comparable with a plain forward pass (tests, tiny). auto: bf16 where it runs natively
+    # (native_bf16), else fp32, resolved when the parameters are read, so keys and tables name
+    # the precision that ran.
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     deepspeed_config: str = ""  # e.g. params/deepspeed/zero2.json, used under `make train LAUNCHER=deepspeed`
     tiny_hidden: int = 128
     tiny_layers: int = 2
@@ -105,6 +108,8 @@ class Params:
 
     def __post_init__(self) -> None:
         _check_ranges(self)
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", "bf16" if native_bf16() else "fp32")
 
     def replace(self, **changes: Any) -> "Params":
         """A copy with some values changed, validated like a file."""
@@ -137,6 +142,16 @@ _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "clu
 _NON_NEGATIVE = ("caption_epochs", "max_train_images", "max_test_images", "max_queries", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
 DIRECTIONS = ("t2i", "i2t")
+
+
+def native_bf16() -> bool:
+    """Whether this machine computes bfloat16 natively: a CPU with AMX or AVX512-BF16, or a CUDA
+    GPU that supports it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file() and re.search(r"\b(amx_bf16|avx512_bf16)\b", cpuinfo.read_text()):
+        return True
+    import torch
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def _check_ranges(p: Params) -> None:

@@ -27,7 +27,7 @@ from semcore.methods import Method
 from semcore.models import Backbone
 from semcore.models.tiny import build_tiny, load_tiny, train_tokenizer
 from semcore.protocol import Query, Task, assert_no_query_leak, build_task
-from semcore.retrieval import Ranked, decode_constrained, decode_free
+from semcore.retrieval import IdentifierTrie, Ranked, decode_constrained, decode_free
 from semcore.train import TrainConfig, train
 
 DATA_KEYS = ("dataset", "data_path", "image_root", "embedded_train_images", "embedded_test_images",
@@ -306,6 +306,12 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
     Corpus (test) items are memorised: their pairs repeat corpus_repeats times per epoch. SSI
     with rationale supervision appends the item's rationale to every target (prompts._target).
     """
+    work = trained_dir(p, direction, method)
+    return _load(p, work / "model", work / "tokenizer")
+
+
+def trained_dir(p: Params, direction: str, method: Method) -> Path:
+    """The training step's folder (model/, tokenizer/, loss history), trained first if needed."""
     key = train_key(p, direction, method)
 
     def build(work: Path) -> None:
@@ -323,14 +329,11 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
         train(bb, examples, image_inputs(p), cfg, work)
         _save_inputs(bb, work)
 
-    work = cache.step("train", key, build, resumable=True)
-    return _load(p, work / "model", work / "tokenizer")
+    return cache.step("train", key, build, resumable=True)
 
 
 def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
-    trained(p, direction, method)
-    return cache.read_json(cache.result_dir("train", train_key(p, direction, method))
-                           / "loss_history.json")
+    return cache.read_json(trained_dir(p, direction, method) / "loss_history.json")
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -339,10 +342,34 @@ def _query_prompts(bb: Backbone, queries) -> list[tuple[str, prompts.Encoded]]:
              else prompts.image_query(bb, q.image_id)) for q in queries]
 
 
-def _decode(bb: Backbone, p: Params, table: IdentifierTable, queries, beam: int,
-            constrained: bool, desc: str) -> dict[str, Ranked]:
-    fn = decode_constrained if constrained else decode_free
-    return fn(bb, table, _query_prompts(bb, queries), image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
+def identifier_trie(p: Params, direction: str, method: Method, items: str = "corpus") -> IdentifierTrie:
+    """The trie over the identifiers of the corpus (test) items, or of the train items (GSV's
+    candidate search), as the trained model's tokenizer decodes them: built once per model and
+    item set and saved, so every beam size, the search demo and a re-run only load it."""
+    key = cache.key_of(step="trie", train=train_key(p, direction, method), items=items)
+
+    def build(work: Path) -> None:
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(trained_dir(p, direction, method) / "tokenizer")
+        IdentifierTrie.build(tokenizer, _item_table(p, direction, method, items)).save(work)
+
+    return IdentifierTrie.load(cache.step("trie", key, build))
+
+
+def _item_table(p: Params, direction: str, method: Method, items: str) -> IdentifierTable:
+    """The identifier table cut to the corpus items or to the train items."""
+    t = task(p, direction)
+    keep = list(t.corpus_ids) if items == "corpus" else [it.id for it in t.items if it.split == "train"]
+    return identifiers(p, direction, method).subset(keep)
+
+
+def _decode(bb: Backbone, p: Params, direction: str, method: Method, items: str, queries,
+            beam: int, constrained: bool, desc: str) -> dict[str, Ranked]:
+    table, encoded = _item_table(p, direction, method, items), _query_prompts(bb, queries)
+    if not constrained:
+        return decode_free(bb, table, encoded, image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
+    return decode_constrained(bb, identifier_trie(p, direction, method, items), table, encoded,
+                              image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
 
 
 def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
@@ -357,10 +384,9 @@ def decoded(p: Params, direction: str, method: Method, beam: int | None = None) 
 
     def build(work: Path) -> None:
         t = task(p, direction)
-        table = identifiers(p, direction, method).subset(list(t.corpus_ids))
         bb = trained(p, direction, method)
         start = time.perf_counter()
-        ranked = _decode(bb, p, table, t.queries, beam, method.constrained,
+        ranked = _decode(bb, p, direction, method, "corpus", t.queries, beam, method.constrained,
                          f"decode {direction} {method.name} beam {beam}")
         seconds = time.perf_counter() - start
         cache.write_json(work / "ranked.json", {q: r.to_dict() for q, r in ranked.items()})
@@ -404,9 +430,7 @@ def train_candidates(p: Params, direction: str, method: Method) -> dict[str, Ran
 
     def build(work: Path) -> None:
         t, c = task(p, direction), corpus(p)
-        table = identifiers(p, direction, method)
-        train_ids = [it.id for it in t.items if it.split == "train"]
-        ranked = _decode(trained(p, direction, method), p, table.subset(train_ids),
+        ranked = _decode(trained(p, direction, method), p, direction, method, "train",
                          train_queries(p, t, c), p.beam_size, True,
                          f"GSV candidates {direction} {method.name}")
         cache.write_json(work / "ranked.json", {q: r.to_dict() for q, r in ranked.items()})
@@ -470,7 +494,7 @@ def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
         raise ValueError("search query is empty")
     t, table = task(p, "t2i"), identifiers(p, "t2i", method)
     query = Query("search", text, None, frozenset())
-    ranked = _decode(trained(p, "t2i", method), p, table.subset(list(t.corpus_ids)), [query],
+    ranked = _decode(trained(p, "t2i", method), p, "t2i", method, "corpus", [query],
                      p.beam_size, method.constrained, "search")
     if not method.gsv:
         return ranked["search"].items()[:k]

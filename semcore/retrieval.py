@@ -8,17 +8,19 @@ are broken reproducibly and never in favour of the correct item.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, asdict
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from semcore.constrained import constrained_beam_search
+from semcore.constrained import beam_search, constrained_beam_search
 from semcore.identifiers.base import IdentifierTable
 from semcore.models import Backbone
-from semcore.prompts import Encoded, identifier_target
+from semcore.prompts import Encoded, identifier_target, identifier_tokens
 from semcore.trie import Trie
 
 
@@ -66,31 +68,51 @@ def to_model(bb: Backbone, inputs: dict[str, torch.Tensor]) -> dict[str, torch.T
             for k, v in inputs.items()}
 
 
-def build_trie(bb: Backbone, table: IdentifierTable) -> tuple[Trie, list[str]]:
-    """Trie over the distinct identifiers of a table; returns it and the identifier per leaf index."""
-    distinct = sorted(set(table.identifiers))
-    sequences = [identifier_target(bb, ident) for ident in distinct]
-    return Trie.build(sequences, vocab_size=len(bb.tokenizer)), distinct
+@dataclass(frozen=True)
+class IdentifierTrie:
+    """The trie over a set of items' distinct identifiers as a tokenizer decodes them (each with
+    its end token); leaf index i of the trie is `identifiers[i]`. Built once per trained model
+    and item set, and saved (`pipeline.identifier_trie`), so decoding only loads it."""
+
+    trie: Trie
+    identifiers: list[str]
+
+    @classmethod
+    def build(cls, tokenizer, table: IdentifierTable) -> IdentifierTrie:
+        distinct = sorted(set(table.identifiers))
+        sequences = [identifier_tokens(tokenizer, ident) for ident in distinct]
+        return cls(Trie.build(sequences, vocab_size=len(tokenizer)), distinct)
+
+    def save(self, folder: Path) -> None:
+        self.trie.save(folder / "trie.npz")
+        (folder / "identifiers.json").write_text(json.dumps(self.identifiers))
+
+    @classmethod
+    def load(cls, folder: Path) -> IdentifierTrie:
+        return cls(Trie.load(folder / "trie.npz"),
+                   json.loads((folder / "identifiers.json").read_text()))
 
 
-def decode_constrained(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, Encoded]],
-                       images: dict[str, np.ndarray], beam_size: int, batch_size: int, seed: int,
+def decode_constrained(bb: Backbone, index: IdentifierTrie, table: IdentifierTable,
+                       queries: list[tuple[str, Encoded]], images: dict[str, np.ndarray],
+                       beam_size: int, batch_size: int, seed: int,
                        desc: str = "decode") -> dict[str, Ranked]:
-    """Trie-constrained beam search for every query (batched), mapped back to item groups."""
-    trie, distinct = build_trie(bb, table)
-    groups = table.groups()
-    max_len = max(len(identifier_target(bb, i)) for i in distinct)
+    """Trie-constrained beam search for every query (batched), mapped back to the item groups of
+    `table` (the items `index` was built from)."""
+    trie, groups = index.trie, table.groups()
     out: dict[str, Ranked] = {}
     for start in tqdm(range(0, len(queries), batch_size), desc=desc, ascii=True, mininterval=2.0):
         chunk = queries[start:start + batch_size]
         inputs = left_padded(bb, [e for _, e in chunk], images)
         with bb.inference():
-            results = constrained_beam_search(bb.model, trie, bb.eos_id, beam_size, max_len, **inputs)
+            results = constrained_beam_search(bb.model, trie, bb.eos_id, beam_size,
+                                              trie.max_length, **inputs)
+        leaves = iter(trie.lookup_many([seq for hyps in results for seq, _ in hyps]))
         for (qid, _), hyps in zip(chunk, results):
             ranked = Ranked([], [], [])
-            for seq, score in hyps:
-                for leaf in trie.lookup(seq):
-                    ident = distinct[leaf]
+            for _, score in hyps:
+                for leaf in next(leaves):
+                    ident = index.identifiers[leaf]
                     ranked.groups.append(tie_order(groups[ident], qid, seed))
                     ranked.identifiers.append(ident)
                     ranked.scores.append(float(score))
@@ -120,10 +142,7 @@ def decode_free(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, E
         inputs = left_padded(bb, [e for _, e in chunk], images)
         prompt_len = inputs["input_ids"].shape[1]
         with bb.inference():
-            gen = bb.model.generate(**inputs, num_beams=beam_size, num_return_sequences=beam_size,
-                                    max_new_tokens=max_len, do_sample=False, length_penalty=0.0,
-                                    output_scores=True, return_dict_in_generate=True,
-                                    pad_token_id=bb.pad_id, eos_token_id=bb.eos_id)
+            gen = beam_search(bb.model, beam_size, max_len, bb.eos_id, bb.pad_id, [], **inputs)
         seqs = gen.sequences[:, prompt_len:].view(len(chunk), beam_size, -1)
         scores = gen.sequences_scores.view(len(chunk), beam_size)
         for row, (qid, _) in enumerate(chunk):

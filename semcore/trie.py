@@ -131,20 +131,25 @@ class Trie:
     def walk(self, prefixes: torch.Tensor) -> torch.Tensor:
         """Node reached by each row of `prefixes` [N, t], or -1 where the row left the trie.
 
-        Vectorized over rows; loops only over the t positions (one searchsorted each).
+        Vectorized over rows; loops only over the t positions (one `step` each).
         """
         prefixes = prefixes.to(self.keys.device).long()
+        node = torch.zeros(prefixes.shape[0], dtype=torch.long, device=self.keys.device)
+        for token in prefixes.unbind(dim=1):
+            node = self.step(node, token)
+        return node
+
+    def step(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Node reached from each of `nodes` [N] by the matching token of `tokens` [N], or -1
+        where that edge does not exist (or the node is already -1): one searchsorted."""
+        nodes = nodes.to(self.keys.device).long()
+        tokens = tokens.to(self.keys.device).long()
         # A token outside the vocabulary could alias another node's key (node * V + V + 1 is
         # (node + 1) * V + 1); mapped to _NEVER its key is negative, like any key from node -1.
-        in_vocab = (prefixes >= 0) & (prefixes < self.vocab_size)
-        tokens = torch.where(in_vocab, prefixes, _NEVER)
-        node = torch.zeros(prefixes.shape[0], dtype=torch.long, device=self.keys.device)
-        last = self.keys.numel() - 1
-        for token in tokens.unbind(dim=1):
-            key = torch.add(token, node, alpha=self.vocab_size)
-            pos = torch.searchsorted(self.keys, key).clamp_(max=last)
-            node = torch.where(self.keys[pos] == key, self.child[pos].long(), -1)
-        return node
+        tokens = torch.where((tokens >= 0) & (tokens < self.vocab_size), tokens, _NEVER)
+        key = torch.add(tokens, nodes, alpha=self.vocab_size)
+        pos = torch.searchsorted(self.keys, key).clamp_(max=self.keys.numel() - 1)
+        return torch.where(self.keys[pos] == key, self.child[pos].long(), -1)
 
     def allowed_tokens(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sparse allowed sets as (row, token) pairs: the children of each node in `nodes` [N].
@@ -199,11 +204,23 @@ class Trie:
 
     def lookup(self, sequence: Sequence[int]) -> list[int]:
         """Indices of the input sequences equal to `sequence`; [] if it is no full identifier."""
-        if len(sequence) == 0:
-            return []
-        node = self.walk(torch.tensor([list(sequence)], dtype=torch.long))
-        lo, hi = (int(torch.searchsorted(self.leaf_nodes, node, right=r)) for r in (False, True))
-        return sorted(self.leaf_items[lo:hi].tolist())
+        return self.lookup_many([sequence])[0]
+
+    def lookup_many(self, sequences: Sequence[Sequence[int]]) -> list[list[int]]:
+        """`lookup` of every sequence, with one walk per distinct length (a decoded batch's
+        hypotheses at once, not one walk each)."""
+        found: list[list[int]] = [[] for _ in sequences]
+        by_length: dict[int, list[int]] = {}
+        for i, seq in enumerate(sequences):
+            if len(seq):
+                by_length.setdefault(len(seq), []).append(i)
+        for rows in by_length.values():
+            nodes = self.walk(torch.tensor([list(sequences[i]) for i in rows], dtype=torch.long))
+            lo = torch.searchsorted(self.leaf_nodes, nodes).tolist()
+            hi = torch.searchsorted(self.leaf_nodes, nodes, right=True).tolist()
+            for i, a, b in zip(rows, lo, hi):
+                found[i] = sorted(self.leaf_items[a:b].tolist())
+        return found
 
     def save(self, path: str | Path) -> None:
         """Write the arrays to an uncompressed .npz (loads with a plain read, no rebuild)."""

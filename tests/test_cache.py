@@ -83,3 +83,23 @@ def test_other_ranks_wait_for_rank_zero(tmp_path):
     cache.step("s", "k", lambda work: (work / "x").write_text("1"))
     out, _ = waiting.communicate(timeout=60)
     assert waiting.returncode == 0 and out.strip() == "k"
+
+
+def test_concurrent_processes_build_a_step_once(tmp_path):
+    """Two processes asking for the same step at once: one builds it, the other waits for it and
+    reads that result (make -j, a sweep beside a notebook)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEMCORE_CACHE": str(tmp_path / "cache")}
+    code = ("import time\nfrom pathlib import Path\nfrom semcore import cache\n"
+            "def build(work):\n"
+            f"    with open({str(tmp_path / 'builds')!r}, 'a') as f: f.write('x')\n"
+            "    time.sleep(1.5)\n"
+            "    (work / 'x').write_text('built')\n"
+            "print((cache.step('s', 'k', build) / 'x').read_text())")
+    runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    outs = [r.communicate(timeout=60)[0].strip() for r in runs]
+    assert [r.returncode for r in runs] == [0, 0] and outs == ["built", "built"]
+    assert (tmp_path / "builds").read_text() == "x"

@@ -98,6 +98,35 @@ def test_walk_and_allowed_match_dict_trie(seqs, probes):
 
 
 @settings(max_examples=60, deadline=None)
+@given(identifier_sets(), st.integers(1, 3), st.integers(1, 4), st.randoms(use_true_random=False))
+def test_processor_steps_from_the_parent_beam_as_a_full_walk_would(seqs, queries, beams, rnd):
+    """Between calls every row extends some row of its own query (beam search reorders them),
+    mostly along the trie, sometimes off it or past a leaf: the processor, which steps from the
+    parent row's node, masks exactly as a fresh one that walks each prefix from the root; and
+    reused for a second search it starts over."""
+    trie = Trie.build(seqs, VOCAB)
+    prompt = torch.full((queries * beams, 2), 5)
+    processor = TrieLogitsProcessor(trie, prompt.shape[1], END, num_beams=beams)
+    for _search in range(2):
+        generated = torch.zeros((queries * beams, 0), dtype=torch.long)
+        for _step in range(trie.max_length + 1):
+            scores = torch.randn(queries * beams, VOCAB)
+            input_ids = torch.cat([prompt, generated], dim=1)
+            fresh = TrieLogitsProcessor(trie, prompt.shape[1], END, num_beams=beams)
+            assert torch.equal(processor(input_ids, scores), fresh(input_ids, scores))
+            rows = []
+            for q in range(queries):
+                for _ in range(beams):
+                    parent = generated[q * beams + rnd.randrange(beams)].tolist()
+                    allowed = trie.allowed_mask(trie.walk(torch.tensor([parent]).view(1, -1)))[0]
+                    options = allowed.nonzero().flatten().tolist()
+                    token = rnd.choice(options) if options and rnd.random() < 0.8 \
+                        else rnd.randrange(VOCAB)
+                    rows.append(parent + [token])
+            generated = torch.tensor(rows)
+
+
+@settings(max_examples=60, deadline=None)
 @given(identifier_sets(), st.lists(st.lists(st.integers(0, VOCAB - 1), max_size=6), max_size=10))
 def test_lookup_maps_back_to_all_duplicates(seqs, probes):
     trie = Trie.build(seqs, VOCAB)
@@ -208,6 +237,24 @@ def test_inputs_embeds_and_model_generation_config_do_not_change_results(tiny_lm
     for found in (from_embeds, neutralized):
         assert [s for s, _ in found] == [s for s, _ in expected]
         assert [score for _, score in found] == pytest.approx([sc for _, sc in expected], abs=1e-5)
+
+
+def test_each_prompt_runs_once_not_once_per_beam(tiny_lm):
+    """The prompt's forward pass covers the queries once (all but the last prompt token); every
+    later pass feeds one token per beam."""
+    seqs = [[2, 3, LM_END], [2, 4, LM_END], [5, LM_END], [5, 6, 7, LM_END]]
+    trie = Trie.build(seqs, LM_VOCAB)
+    input_ids = torch.tensor([[8, 9, 10, 11], [LM_PAD, 12, 13, 14]])
+    shapes = []
+    hook = tiny_lm.register_forward_pre_hook(
+        lambda _m, _a, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        constrained_beam_search(tiny_lm, trie, LM_END, 4, trie.max_length, pad_token_id=LM_PAD,
+                                input_ids=input_ids, attention_mask=(input_ids != LM_PAD).long())
+    finally:
+        hook.remove()
+    assert shapes[0] == (2, 3)
+    assert set(shapes[1:]) == {(2 * 4, 1)}
 
 
 @pytest.mark.parametrize("do_sample", [False, True])
