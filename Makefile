@@ -42,8 +42,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name semcore >/dev/null
 	touch $@
 
-# JOBS=2: the sweeps run beside notebooks 00–04 (their shared steps are built once, see
-# semcore/cache.py), each job with its share of the cores; JOBS=1 runs everything in turn.
+# JOBS=2 runs the sweeps beside notebooks 00–04 (a step they share is built once, see
+# semcore/cache.py), each job with its share of the cores (OMP_NUM_THREADS); JOBS=1 runs
+# everything in turn with all of them.
 reproduce: | $(STAMP)  ## run every notebook of PROFILE in order (only what changed), sweeps alongside
 	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) notebooks
 	@echo "outputs in $(OUT)/ (tables/, figures/, runs/, executed notebooks)"

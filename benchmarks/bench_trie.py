@@ -4,11 +4,14 @@ Synthetic identifiers shaped like the paper's: a cluster token, then 4 keywords 
 Zipf-like distribution over a 20k-word vocabulary, each word 1–3 subword tokens of a 30k-token
 vocabulary, then the end token (~10 tokens, heavy prefix sharing, some duplicates).
 
-A "step" is what `TrieLogitsProcessor` does for batch × beam = 16 × 20 rows: `walk` the
-generated prefix, then `restrict` the scores to the allowed tokens. The "mask" column times the
-former way, a dense `allowed_mask` then `masked_fill` of its inverse, for comparison. It is timed at prefix depths 0..7 and averaged (the walk
-grows with depth; the allowed sets are largest near the root). Build memory is the tracemalloc
+A "step" is what `TrieLogitsProcessor` does for batch × beam = 16 × 20 rows after its first
+call: one `Trie.step` from each row's previous node (its parent beam's), then `restrict` the
+scores to the allowed tokens. "walk" times the same with a full `walk` of the generated prefix
+from the root instead (what the first call does, and what every call did before), "mask" the
+walk with a dense `allowed_mask` and `masked_fill` of its inverse. Each is timed at prefix
+depths 0..7 and averaged (a walk grows with depth; the allowed sets are largest near the root). Build memory is the tracemalloc
 peak of the numpy construction; "trie MB" is what the built trie holds.
+Results also go to outputs/bench/trie.json (plotted by notebooks/bench/decoding_cost.py).
 Run: `.venv/bin/python benchmarks/bench_trie.py`.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from semcore import cache, paths
 from semcore.trie import Trie
 
 VOCAB = 30_000
@@ -58,30 +62,39 @@ def median_ms(fn: Callable[[], object], repeats: int = 30) -> float:
     return float(np.median(runs)) * 1e3
 
 
-def step_times(trie: Trie, seqs: list[list[int]]) -> tuple[list[float], list[float], float]:
-    """Median ms of one step (walk + restrict) and of the mask-based step at each prefix depth
-    0..DEPTH-1, and of the walk alone at depth DEPTH, for ROWS random identifiers longer than
-    DEPTH."""
+def step_times(trie: Trie, seqs: list[list[int]]) -> dict[str, list[float]]:
+    """Median ms at each prefix depth 0..DEPTH-1 of the processor's step (step from the parent's
+    node + restrict), of the same with a full walk, and of the walk with a dense mask, for ROWS
+    random identifiers longer than DEPTH; and of the walk alone at depth DEPTH."""
     rng = np.random.default_rng(1)
     long_enough = [s for s in seqs if len(s) > DEPTH]
     prefixes = torch.tensor([long_enough[i][:DEPTH] for i in rng.choice(len(long_enough), ROWS)])
     scores = torch.randn(ROWS, VOCAB)
     assert trie.allowed_mask(trie.walk(prefixes)).any(dim=1).all()
-    steps = [median_ms(lambda: trie.restrict(scores, trie.walk(prefixes[:, :t])))
-             for t in range(DEPTH)]
-    masked = [median_ms(lambda: scores.masked_fill(~trie.allowed_mask(trie.walk(prefixes[:, :t])),
-                                                   float("-inf")))
-              for t in range(DEPTH)]
-    return steps, masked, median_ms(lambda: trie.walk(prefixes))
+    parents = [trie.walk(prefixes[:, :t - 1]) for t in range(1, DEPTH)]
+    assert all(torch.equal(trie.step(parents[t - 1], prefixes[:, t - 1]), trie.walk(prefixes[:, :t]))
+               for t in range(1, DEPTH))
+    root = torch.zeros(ROWS, dtype=torch.long)
+    return {
+        "step": [median_ms(lambda: trie.restrict(scores, root if t == 0 else
+                                                 trie.step(parents[t - 1], prefixes[:, t - 1])))
+                 for t in range(DEPTH)],
+        "walk": [median_ms(lambda: trie.restrict(scores, trie.walk(prefixes[:, :t])))
+                 for t in range(DEPTH)],
+        "mask": [median_ms(lambda: scores.masked_fill(
+            ~trie.allowed_mask(trie.walk(prefixes[:, :t])), float("-inf"))) for t in range(DEPTH)],
+        "walk_only": [median_ms(lambda: trie.walk(prefixes))]}
 
 
 def main() -> None:
     torch.set_num_threads(1)  # per-step latency of one decoding process, not a thread race
-    print(f"vocab {VOCAB}, batch x beam = {ROWS}; step = walk + restrict (median ms), "
-          f"mean over prefix depths 0..{DEPTH - 1} and at depth 1 (after the cluster token); "
-          f"walk alone of {DEPTH} tokens")
+    print(f"vocab {VOCAB}, batch x beam = {ROWS}; median ms of one decoding step's trie work, mean "
+          f"over prefix depths 0..{DEPTH - 1}: step = Trie.step from the parent's node + restrict "
+          f"(the processor), walk = full walk + restrict, mask = full walk + dense mask; walk-{DEPTH} "
+          "= a full walk alone")
     print(f"{'identifiers':>11} {'tokens':>6} {'nodes':>10} {'build s':>8} {'peak MB':>8} "
-          f"{'trie MB':>8} {'step ms':>8} {'mask ms':>8} {'depth-1 ms':>10} {'walk-8 ms':>9}")
+          f"{'trie MB':>8} {'step ms':>8} {'walk ms':>8} {'mask ms':>8} {f'walk-{DEPTH} ms':>9}")
+    rows = []
     for n in SIZES:
         seqs = synthetic_identifiers(n)
         tracemalloc.start()
@@ -90,11 +103,22 @@ def main() -> None:
         build = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        steps, masked, walk = step_times(trie, seqs)
+        times = step_times(trie, seqs)
         tokens = sum(map(len, seqs)) / n
-        print(f"{n:>11,} {tokens:>6.1f} {trie.num_nodes:>10,} {build:>8.2f} {peak / 2**20:>8.0f} "
-              f"{trie.nbytes / 2**20:>8.1f} {np.mean(steps):>8.2f} {np.mean(masked):>8.2f} {steps[1]:>10.2f} "
-              f"{walk:>9.2f}")
+        rows.append(dict(n=n, tokens=tokens, nodes=trie.num_nodes, build_s=build,
+                         peak_mb=peak / 2**20, trie_mb=trie.nbytes / 2**20,
+                         **{f"{k}_ms": float(np.mean(v)) for k, v in times.items()}))
+        r = rows[-1]
+        print(f"{n:>11,} {tokens:>6.1f} {trie.num_nodes:>10,} {build:>8.2f} {r['peak_mb']:>8.0f} "
+              f"{r['trie_mb']:>8.1f} {r['step_ms']:>8.2f} {r['walk_ms']:>8.2f} {r['mask_ms']:>8.2f} "
+              f"{r['walk_only_ms']:>9.2f}", flush=True)
+    first, last = rows[0], rows[-1]
+    print(f"step at {last['n']:,} / {first['n']:,} identifiers: "
+          f"{last['step_ms'] / first['step_ms']:.3f}; build at {last['n']:,}: {last['build_s']:.1f} s "
+          f"(goal <= 60 s), trie {last['trie_mb']:.0f} MB, build peak {last['peak_mb']:.0f} MB "
+          "(goal <= 1 GB)")
+    cache.write_json(paths.outputs("bench") / "trie.json", dict(vocab=VOCAB, rows_per_step=ROWS,
+                                                                depth=DEPTH, sizes=rows))
 
 
 if __name__ == "__main__":

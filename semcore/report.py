@@ -29,13 +29,14 @@ _LATEX = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": 
 
 
 def _cell(value: Any) -> str:
-    """One decimal for reals, integers as they are, empty for missing values."""
+    """One decimal for reals (two significant digits below 0.1, so a learning rate of 0.0005 is
+    not shown as 0.0), integers as they are, empty for missing values."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (bool, numbers.Integral)):
         return str(value)
     if isinstance(value, numbers.Real):
-        return f"{float(value):.1f}"
+        return f"{float(value):.2g}" if 0 < abs(value) < 0.1 else f"{float(value):.1f}"
     return " ".join(str(value).split())  # one line: a newline would break a table row
 
 

@@ -1,8 +1,8 @@
 """One training path for every backbone and task: transformers Trainer, loss on target tokens.
 
 Examples are prompts.Encoded (prompt ids, target ids, image ids). Training is resumable: the
-Trainer checkpoints into the step's work folder every epoch and an interrupted run resumes from
-the last checkpoint; the same seed gives the same loss curve. Progress is a plain tqdm bar
+Trainer checkpoints into the step's work folder every epoch (every few epochs when there are more
+than three) and an interrupted run resumes from the last checkpoint; the same seed gives the same loss curve. Progress is a plain tqdm bar
 (tqdm.auto bars do not render under papermill).
 """
 from __future__ import annotations
@@ -50,10 +50,15 @@ class _Examples(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Right-padded prompt+target with labels only on the target; images in placeholder order."""
+    """Right-padded prompt+target with labels only on the target; images in placeholder order.
 
-    def __init__(self, backbone: Backbone, images: dict[str, np.ndarray]):
-        self.bb, self.images = backbone, images
+    `target_logits_only` adds `logits_to_keep`, the positions whose next token is a target, so
+    the model projects only those onto the vocabulary (`target_token_loss`).
+    """
+
+    def __init__(self, backbone: Backbone, images: dict[str, np.ndarray],
+                 target_logits_only: bool = False):
+        self.bb, self.images, self.target_logits_only = backbone, images, target_logits_only
 
     def __call__(self, batch: list[Encoded]) -> dict[str, torch.Tensor]:
         width = max(len(e.prompt) + len(e.target) for e in batch)
@@ -66,10 +71,25 @@ class Collator:
             labels[row, len(e.prompt):len(seq)] = torch.tensor(e.target)
             mask[row, :len(seq)] = 1
         out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if self.target_logits_only:
+            keep = torch.zeros_like(labels, dtype=torch.bool)
+            keep[:, :-1] = labels[:, 1:] != -100
+            out["logits_to_keep"] = keep
         image_ids = [i for e in batch for i in e.images]
         if image_ids:
             out["pixel_values"] = self.bb.pixel_values([self.images[i] for i in image_ids])
         return out
+
+
+def target_token_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+    """The causal-LM loss on the target tokens (eq. 3), from logits computed only at the positions
+    that predict them (`Collator(target_logits_only=True)`): the same value as the model's own
+    loss over full logits, without projecting every prompt position onto the vocabulary (a
+    retrieval or GSV prompt is mostly query and candidates; its target is a few tokens)."""
+    targets = labels[:, 1:]
+    targets = targets[targets != -100].to(outputs.logits.device)
+    loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets, reduction="sum")
+    return loss / (targets.numel() if num_items_in_batch is None else num_items_in_batch)
 
 
 class _Bar(TrainerCallback):
@@ -130,18 +150,23 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
     hf_logging.disable_progress_bar()  # weight-saving bars would drown the training bar
     ckpt_dir = work_dir / "checkpoints"
     steps_per_epoch = -(-len(examples) // cfg.batch_size)
+    # A checkpoint every epoch, or every few epochs when there are many short ones (the embedded
+    # tiny models train 10 epochs in ~12 s, and a checkpoint costs ~0.2 s): at most 3 per run.
+    save_every = steps_per_epoch * -(-cfg.epochs // 3)
     args = TrainingArguments(
         output_dir=str(ckpt_dir), num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear", warmup_steps=max(1, steps_per_epoch // 4), weight_decay=0.0,
-        logging_steps=max(1, steps_per_epoch // 4), save_strategy="epoch", save_total_limit=1,
+        logging_steps=max(1, steps_per_epoch // 4), save_strategy="steps",
+        save_steps=save_every, save_total_limit=1,
         seed=cfg.seed, data_seed=cfg.seed, report_to=[], disable_tqdm=True,
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False, gradient_checkpointing=cfg.gradient_checkpointing,
         deepspeed=cfg.deepspeed,
         bf16=cfg.bf16 or (torch.cuda.is_available() and torch.cuda.is_bf16_supported()))
     trainer = _Trainer(model=backbone.model, args=args, train_dataset=_Examples(examples),
-                      data_collator=Collator(backbone, images))
+                      data_collator=Collator(backbone, images, target_logits_only=True),
+                      compute_loss_func=target_token_loss)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_Bar(cfg.description))

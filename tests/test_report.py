@@ -137,3 +137,10 @@ def test_side_by_side_beam_sizes_and_coco():
 def test_side_by_side_unknown_names(table, dataset, needle):
     with pytest.raises(ValueError, match=needle):
         paper.side_by_side(pd.DataFrame({"method": ["SemCORE"]}), table, dataset)
+
+
+def test_small_reals_keep_their_digits():
+    """R@K keeps one decimal; a learning rate of 0.0005 (a Table 4 setting) is not shown as 0.0."""
+    df = pd.DataFrame({"learning_rate": [0.0005, 0.003], "R@1": [12.5, 0.0], "epochs": [1, 10]})
+    md = report.markdown_table(df)
+    assert "0.0005" in md and "0.003" in md and "12.5" in md and "0.0" in md

@@ -32,6 +32,23 @@ def test_same_seed_same_loss_curve(tmp_path):
     assert not (tmp_path / "a" / "checkpoints").exists()
 
 
+def test_target_token_loss_equals_the_models_own_loss():
+    """Logits computed only where the next token is a target give the model's own loss over full
+    logits (image and text prompts of different lengths, right padding), and its gradient."""
+    import torch
+    bb, ex, images = setup_examples()
+    full = train_mod.Collator(bb, images)(ex)
+    kept = train_mod.Collator(bb, images, target_logits_only=True)(ex)
+    labels = kept.pop("labels")
+    assert int(kept["logits_to_keep"].sum()) == sum(len(e.target) for e in ex)
+    expected = bb.model(**full).loss
+    loss = train_mod.target_token_loss(bb.model(**kept), labels)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    grads = [torch.autograd.grad(x, bb.model.get_input_embeddings().weight)[0] for x in
+             (expected, train_mod.target_token_loss(bb.model(**kept), labels))]
+    assert torch.allclose(*grads, atol=1e-6)
+
+
 def test_labels_cover_target_tokens_only():
     bb, ex, images = setup_examples()
     batch = train_mod.Collator(bb, images)(ex[:2])

@@ -8,6 +8,8 @@
 # - `benchmarks/bench_decoding.py` (the `tiny` backbone, synthetic SemCORE-shaped identifiers):
 #   constrained / unconstrained time of the same beam search, per-query latency from 1e3 to
 #   1e6 identifiers, and exhaustive dense search over as many vectors;
+# - `benchmarks/bench_trie.py`: the trie alone, build time, memory and one decoding step's trie
+#   work from 1e3 to 1e6 identifiers;
 # - `benchmarks/bench_smol_decoding.py` (the real `smol` MLLM, the Flickr8k test SIDs): the same
 #   overhead, and the throughput over the 5,000 test captions.
 #
@@ -28,14 +30,16 @@ bench = paths.outputs("bench")
 figures = bench / "figures"
 figures.mkdir(exist_ok=True)
 tiny = json.loads((bench / "decoding.json").read_text())
-smol_file = bench / "smol_decoding.json"
+smol_file, trie_file = bench / "smol_decoding.json", bench / "trie.json"
 smol = json.loads(smol_file.read_text()) if smol_file.is_file() else None
+trie = json.loads(trie_file.read_text()) if trie_file.is_file() else None
 print(tiny["setting"])
 print(f"load average {tiny['load_average'][0]:.2f} at the start, {tiny['load_average'][1]:.2f} at "
       f"the end (other processes on these cores skew every number)"
       + ("; QUICK RUN: these figures mean nothing" if tiny["quick"] else ""))
-if smol is None:
-    print(f"no {smol_file.name}: run `python benchmarks/bench_smol_decoding.py` for the smol rows")
+for data, file, script in ((smol, smol_file, "bench_smol_decoding.py"), (trie, trie_file, "bench_trie.py")):
+    if data is None:
+        print(f"no {file.name}: run `python benchmarks/{script}` for its part")
 
 # %% [markdown]
 # ## 1. The constraint's overhead (goal: constrained / unconstrained ≤ 1.10)
@@ -112,7 +116,38 @@ scaling.assign(**{"ms/query": scaling["per_query"] * 1e3, "dense ms/query": dens
     columns={"build": "trie build s", "mb": "trie MB"})
 
 # %% [markdown]
-# ## 3. Throughput with the real backbone (smol, Flickr8k test captions)
+# ## 3. The trie itself (goal at 1e6 identifiers: built in ≤ 60 s, ≤ 1 GB)
+# One decoding step's trie work for 16 × 20 rows: the processor's step from each row's parent
+# node, against a full walk from the root (what every step did before) and a dense mask.
+
+# %%
+if trie is not None:
+    sizes = pd.DataFrame(trie["sizes"])
+    with report.figure_style():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 2.6))
+        for column, label in (("step_ms", "step from parent + restrict"),
+                              ("walk_ms", "full walk + restrict"), ("mask_ms", "full walk + dense mask")):
+            left.plot(sizes["n"], sizes[column], "o-", label=label)
+        left.set_xscale("log")
+        left.set_ylim(bottom=0)
+        left.set_xlabel("identifiers")
+        left.set_ylabel(f"ms per step ({trie['rows_per_step']} rows)")
+        left.legend(fontsize=6)
+        right.plot(sizes["n"], sizes["build_s"], "o-", color="C3", label="build s")
+        right.set_xscale("log")
+        right.set_xlabel("identifiers")
+        right.set_ylabel("build s", color="C3")
+        twin = right.twinx()
+        twin.plot(sizes["n"], sizes["peak_mb"], "s--", color="C4")
+        twin.set_ylabel("build peak MB", color="C4")
+        fig.suptitle(f"Trie over synthetic identifiers, vocabulary {trie['vocab']:,}", fontsize=7)
+        fig.tight_layout()
+        report.save_figure(fig, figures / "trie_scaling")
+    plt.show()
+    display(sizes)
+
+# %% [markdown]
+# ## 4. Throughput with the real backbone (smol, Flickr8k test captions)
 
 # %%
 if smol is not None:
