@@ -16,6 +16,7 @@ class Method:
     collisions: str = "group"  # "group": shared ids are candidate groups; "suffix": made unique
     gsv: bool = False  # re-rank the top-k with Generative Semantic Verification
     constrained: bool = True  # trie-constrained beam search (else free generation + match)
+    match: str = "normalized"  # unconstrained: generated string → identifier, "exact" or "normalized"
     use_global: bool = True  # SID: prefix the global (cluster) ID
     dedup: bool = True  # SID: drop keywords that repeat the cluster's top c-TF-IDF words
     rationale: bool = False  # SSI: the item's rationale follows its identifier in the target
@@ -45,6 +46,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("wo_deduplication", "w/o deduplication", "sid", gsv=True, dedup=False),
     Method("wo_constrained_decoding", "w/o constrained decoding", "sid", gsv=True,
            constrained=False),
+    Method("wo_constrained_decoding_exact", "w/o constrained decoding (exact match)", "sid",
+           gsv=True, constrained=False, match="exact"),  # no paper row: the paper names no match
 ]}
 
 

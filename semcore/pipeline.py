@@ -367,14 +367,16 @@ def _decode(bb: Backbone, p: Params, direction: str, method: Method, items: str,
             beam: int, constrained: bool, desc: str) -> dict[str, Ranked]:
     table, encoded = _item_table(p, direction, method, items), _query_prompts(bb, queries)
     if not constrained:
-        return decode_free(bb, table, encoded, image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
+        return decode_free(bb, table, encoded, image_inputs(p), beam, DECODE_BATCH, p.seed,
+                           match=method.match, desc=desc)
     return decode_constrained(bb, identifier_trie(p, direction, method, items), table, encoded,
                               image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
 
 
 def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
     return cache.key_of(step="decode", train=train_key(p, direction, method), beam=beam,
-                        constrained=method.constrained, max_queries=p.max_queries)
+                        constrained=method.constrained,
+                        match=None if method.constrained else method.match, max_queries=p.max_queries)
 
 
 def decoded(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[str, Ranked]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -125,16 +126,26 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def string_matcher(identifiers: Iterable[str], match: str) -> Callable[[str], str | None]:
+    """The identifier a generated string names, or None: "exact" compares the strings (white
+    space around them aside), "normalized" compares them after `normalize`. Identifiers that
+    become equal under the match go to the first in sorted order."""
+    if match not in ("exact", "normalized"):
+        raise ValueError(f"match must be 'exact' or 'normalized', got {match!r}")
+    key = str.strip if match == "exact" else normalize
+    by_key: dict[str, str] = {}
+    for ident in sorted(identifiers):
+        by_key.setdefault(key(ident), ident)
+    return lambda text: by_key.get(key(text))
+
+
 def decode_free(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, Encoded]],
                 images: dict[str, np.ndarray], beam_size: int, batch_size: int, seed: int,
                 match: str = "normalized", desc: str = "free decode") -> dict[str, Ranked]:
     """'w/o constrained decoding': unconstrained beam search, strings mapped to identifiers by
     exact or normalized match; generations that match nothing are dropped."""
     groups = table.groups()
-    key = (lambda s: s.strip()) if match == "exact" else normalize
-    by_key: dict[str, str] = {}
-    for ident in sorted(groups):
-        by_key.setdefault(key(ident), ident)
+    named = string_matcher(groups, match)
     max_len = max(len(identifier_target(bb, i)) for i in groups) + 2
     out: dict[str, Ranked] = {}
     for start in tqdm(range(0, len(queries), batch_size), desc=desc, ascii=True, mininterval=2.0):
@@ -149,7 +160,7 @@ def decode_free(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, E
             ranked = Ranked([], [], [])
             for b in range(beam_size):
                 text = bb.tokenizer.decode(seqs[row, b], skip_special_tokens=True)
-                ident = by_key.get(key(text))
+                ident = named(text)
                 if ident is not None and ident not in ranked.identifiers:
                     ranked.groups.append(tie_order(groups[ident], qid, seed))
                     ranked.identifiers.append(ident)

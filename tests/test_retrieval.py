@@ -1,5 +1,7 @@
 """Decoding output: candidate groups, tie order, and string matching for free generation."""
-from semcore.retrieval import Ranked, normalize, tie_order
+import pytest
+
+from semcore.retrieval import Ranked, normalize, string_matcher, tie_order
 
 
 def test_groups_expand_in_order_without_duplicates():
@@ -32,3 +34,17 @@ def test_rationale_follows_the_identifier_target():
     assert plain.target == ident and guided.target[:len(ident)] == ident
     assert len(guided.target) > len(ident) and guided.target[-1] == bb.eos_id
     assert guided.prompt == plain.prompt
+
+
+def test_free_generation_maps_to_identifiers_by_exact_or_normalized_match():
+    """The two readings of 'w/o constrained decoding': a generation names an identifier only
+    verbatim, or also after lower-casing and dropping punctuation."""
+    idents = ["sky: blue kite flying", "dog red ball"]
+    exact, normalized = string_matcher(idents, "exact"), string_matcher(idents, "normalized")
+    assert exact(" dog red ball ") == normalized(" dog red ball ") == "dog red ball"
+    assert exact("Dog, red ball.") is None and normalized("Dog, red ball.") == "dog red ball"
+    assert exact("sky blue kite flying") is None
+    assert normalized("sky blue kite flying") == "sky: blue kite flying"
+    assert exact("a cat") is None and normalized("a cat") is None
+    with pytest.raises(ValueError, match="match"):
+        string_matcher(idents, "fuzzy")
