@@ -3,7 +3,8 @@ and 50, and the throughput for the 5,000 test-caption queries at beam 20 (issue 
 and 4; `bench_decoding.py` does the same overhead measurement with `tiny`).
 
 Backbone: SmolLM2-135M-Instruct with a fresh projector (`pipeline.new_backbone` under the
-flickr8k profile, its `precision`, adapters off: trained models are saved merged). What it
+flickr8k profile, its `precision` (auto: bf16 only where native), adapters off: trained models
+are saved merged). What it
 retrieves does not matter here, only time; the number of decoding steps, which a trained model
 could change, is counted. The trie holds the SemCORE SIDs of the 1,000 Flickr8k test images
 built by the flickr8k profile (cached in cache/ like any run); the queries are the test split's
@@ -11,10 +12,12 @@ built by the flickr8k profile (cached in cache/ like any run); the queries are t
 `pipeline.decoded` runs them (the profile itself holds one caption per image out as the
 identifier source; all five are used here, for the count the issue names).
 
-1. Overhead: `constrained_beam_search` against the same `generate` call without the trie
-   processor and with max_new_tokens = the constrained run's step count (checked to run that
-   many steps), on the first 8 queries; median of interleaved runs.
+1. Overhead: `constrained_beam_search` against the same beam search without the trie
+   processor (`constrained.beam_search`, the same prompt cache) and with max_new_tokens = the
+   constrained run's step count (checked to run that many steps), on the first 8 queries;
+   median of interleaved runs.
 2. Throughput: `retrieval.decode_constrained` over the first `--queries` queries.
+Results go to outputs/bench/smol_decoding.json (plotted by notebooks/bench/decoding_cost.py).
 Run: `.venv/bin/python benchmarks/bench_smol_decoding.py [--queries 5000] [--precision bf16]`.
 """
 from __future__ import annotations
@@ -50,7 +53,7 @@ def under(bb, fn):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=5000)
-    ap.add_argument("--precision", choices=["bf16", "fp32"], default=None,
+    ap.add_argument("--precision", choices=["bf16", "fp32", "auto"], default=None,
                     help="default: the flickr8k profile's")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
