@@ -129,9 +129,11 @@ def test_processor_steps_from_the_parent_beam_as_a_full_walk_would(seqs, queries
 @settings(max_examples=60, deadline=None)
 @given(identifier_sets(), st.lists(st.lists(st.integers(0, VOCAB - 1), max_size=6), max_size=10))
 def test_lookup_maps_back_to_all_duplicates(seqs, probes):
+    """One by one and all at once (mixed lengths, the empty sequence among the probes)."""
     trie = Trie.build(seqs, VOCAB)
-    for seq in seqs + probes:
-        assert trie.lookup(seq) == [i for i, s in enumerate(seqs) if s == seq]
+    expected = [[i for i, s in enumerate(seqs) if s == seq] for seq in seqs + probes]
+    assert [trie.lookup(seq) for seq in seqs + probes] == expected
+    assert trie.lookup_many(seqs + probes) == expected
 
 
 @settings(max_examples=30, deadline=None)
