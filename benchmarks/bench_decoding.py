@@ -9,7 +9,8 @@ only the time is measured, not what is retrieved.
    identifiers, against the same beam search without the logits processor
    (`constrained.beam_search`: the same prompt cache, num_beams, num_return_sequences,
    length_penalty, early_stopping, output_scores, neutral scoring settings), batch of 8 text
-   queries, beam 10 and 50, median of interleaved repeats.
+   queries, beam 10 and 50, 15 interleaved repeats: median times, and the median of the
+   per-repeat ratios (each pair ran back to back).
    Step count: constrained search stops early once every row has its beams finished, so its
    number of decoding steps is counted (forward calls of the model on one new position per row,
    via a forward pre-hook, in an untimed call); the unconstrained call then gets max_new_tokens = that count, and the same
@@ -154,20 +155,28 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(fns: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Median seconds of each fn, runs interleaved (a, b, a, b, ...) after one warm-up each, so
-    that drifting background load hits all of them alike."""
+def interleaved_runs(fns: list[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Seconds of each fn per repeat, runs interleaved (a, b, a, b, ...) after one warm-up each,
+    so that drifting background load hits all of them alike."""
     for fn in fns:
         fn()
     runs = [[] for _ in fns]
     for _ in range(repeats):
         for fn, r in zip(fns, runs):
             r.append(timed(fn))
-    return [float(np.median(r)) for r in runs]
+    return runs
+
+
+def paired_ratio(constrained: Callable[[], object], free: Callable[[], object],
+                 repeats: int) -> tuple[float, float, float]:
+    """Median seconds of each, and the median of the per-repeat ratios constrained / free (each
+    pair ran back to back, so a slow spell of this shared machine scales both)."""
+    t_c, t_f = interleaved_runs([constrained, free], repeats)
+    return float(np.median(t_c)), float(np.median(t_f)), float(np.median(np.divide(t_c, t_f)))
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:
-    return interleaved_medians([fn], repeats)[0]
+    return float(np.median(interleaved_runs([fn], repeats)[0]))
 
 
 # --- 1. overhead ----------------------------------------------------------------------------------
@@ -238,10 +247,10 @@ def overhead(bb: Backbone, ids: Identifiers, inputs: dict, beams: tuple[int, ...
         if forced:
             free = unconstrained_call(bb, beam, steps, inputs, force=True)
         assert count_steps(bb, free) == steps
-        t_c, t_f = interleaved_medians([constrained, free], repeats)
+        t_c, t_f, ratio = paired_ratio(constrained, free, repeats)
         t_p = processor_seconds(bb, trie, seqs, beam, steps, inputs["input_ids"])
         rows.append(dict(beam=beam, max_len=trie.max_length, steps=steps, t_c=t_c, t_f=t_f,
-                         t_p=t_p, ratio=t_c / t_f, forced=forced))
+                         t_p=t_p, ratio=ratio, forced=forced))
     return rows
 
 
@@ -257,7 +266,7 @@ def scaling(bb: Backbone, ids: Identifiers, inputs: dict, sizes: tuple[int, ...]
         trie = Trie.build(seqs, len(bb.tokenizer))
         build = time.perf_counter() - start
         tokens = sum(map(len, seqs)) / n
-        distinct = int(torch.unique(trie.leaf_nodes).numel())
+        distinct = int(np.unique(trie.leaf_nodes).size)
         del seqs
         gc.collect()
         decode = constrained_call(bb, trie, SCALING_BEAM, inputs)
@@ -320,7 +329,7 @@ def main() -> None:
                     help="1e3 and 1e4 identifiers, beam 4, one repeat: checks the benchmark runs "
                          "(tests); its figures mean nothing")
     args = ap.parse_args()
-    beams, sizes, repeats = ((4,), SIZES[:2], 1) if args.quick else (OVERHEAD_BEAMS, SIZES, 7)
+    beams, sizes, repeats = ((4,), SIZES[:2], 1) if args.quick else (OVERHEAD_BEAMS, SIZES, 15)
     transformers.logging.set_verbosity_error()
     wall = time.perf_counter()
     load0 = os.getloadavg()[0]
@@ -339,7 +348,8 @@ def main() -> None:
     print(setting)
 
     print(f"\n1. Overhead of the trie constraint ({OVERHEAD_IDENTIFIERS:,} identifiers), "
-          f"median of {repeats} interleaved runs per batch of {BATCH}")
+          f"median of {repeats} interleaved runs per batch of {BATCH}; ratio = median of the "
+          "per-run ratios")
     print("   unconstrained = the same beam search (prompt cache, settings) without the "
           "processor, max_new_tokens = the constrained run's step count (forward calls counted)")
     print("   processor ms = TrieLogitsProcessor alone over the steps (timed apart)")

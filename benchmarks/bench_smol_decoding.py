@@ -15,7 +15,7 @@ identifier source; all five are used here, for the count the issue names).
 1. Overhead: `constrained_beam_search` against the same beam search without the trie
    processor (`constrained.beam_search`, the same prompt cache) and with max_new_tokens = the
    constrained run's step count (checked to run that many steps), on the first 8 queries;
-   median of interleaved runs.
+   medians of interleaved runs, ratio = median of the per-run ratios.
 2. Throughput: `retrieval.decode_constrained` over the first `--queries` queries.
 Results go to outputs/bench/smol_decoding.json (plotted by notebooks/bench/decoding_cost.py).
 Run: `.venv/bin/python benchmarks/bench_smol_decoding.py [--queries 5000] [--precision bf16]`.
@@ -33,7 +33,7 @@ import transformers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_decoding import (OVERHEAD_BEAMS, OVERHEAD_GOAL, constrained_call,  # noqa: E402
-                            count_steps, interleaved_medians, unconstrained_call)
+                            count_steps, paired_ratio, unconstrained_call)
 
 from semcore import cache, config, methods, paths, pipeline, prompts  # noqa: E402
 from semcore.retrieval import IdentifierTrie, decode_constrained, left_padded  # noqa: E402
@@ -85,10 +85,10 @@ def main() -> None:
         if count_steps(lm, free) != steps:  # ended early on eos: force the step count
             free = under(bb, unconstrained_call(bb, beam, steps, inputs, force=True))
         assert count_steps(lm, free) == steps
-        t_c, t_f = interleaved_medians([constrained, free], args.repeats)
-        ratios[beam] = t_c / t_f
-        rows[beam] = dict(steps=steps, t_c=t_c, t_f=t_f, ratio=t_c / t_f)
-        print(f"{beam:>5} {steps:>6} {t_c:>14.2f} {t_f:>16.2f} {t_c / t_f:>6.3f} "
+        t_c, t_f, ratio = paired_ratio(constrained, free, args.repeats)
+        ratios[beam] = ratio
+        rows[beam] = dict(steps=steps, t_c=t_c, t_f=t_f, ratio=ratio)
+        print(f"{beam:>5} {steps:>6} {t_c:>14.2f} {t_f:>16.2f} {ratio:>6.3f} "
               f"{'<=' + str(OVERHEAD_GOAL):>6}", flush=True)
 
     print(f"\n2. Throughput, beam {BEAM}, batch {pipeline.DECODE_BATCH}, {len(queries):,} queries")

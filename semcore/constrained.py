@@ -28,6 +28,7 @@ prompt token). The scores are the same log-probabilities (tested against a forwa
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel
 
@@ -64,25 +65,21 @@ class TrieLogitsProcessor(LogitsProcessor):
         self.prompt_length = prompt_length
         self.end_token_id = end_token_id
         self.num_beams = num_beams
-        self._previous: tuple[torch.Tensor, torch.Tensor] | None = None  # (generated, nodes)
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None  # (generated, nodes)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.trie.keys.device != scores.device:
-            self.trie = self.trie.to(scores.device)
-            self._previous = None
-        generated = input_ids[:, self.prompt_length:].to(scores.device)
+        generated = input_ids[:, self.prompt_length:].cpu().numpy()  # the trie lives on the host
         nodes = self._nodes(generated)  # finished rows (leaves) and rows off the trie: none allowed
-        self._previous = (generated.clone(), nodes)  # generate may reuse its buffer
+        self._previous = (generated.copy(), nodes)  # generate may reuse its buffer
         if self.num_beams > 1 and generated.shape[1] == 0:
-            copies = torch.arange(scores.shape[0], device=nodes.device) % self.num_beams != 0
-            nodes = nodes.masked_fill(copies, -1)
+            nodes = np.where(np.arange(nodes.size) % self.num_beams != 0, -1, nodes)  # copies
         out = self.trie.restrict(scores, nodes)
         if self.num_beams == 1:
             stuck = torch.isinf(out).all(dim=1)  # log-probabilities are finite: nothing allowed
             out[stuck, self.end_token_id] = scores[stuck, self.end_token_id]
         return out
 
-    def _nodes(self, generated: torch.Tensor) -> torch.Tensor:
+    def _nodes(self, generated: np.ndarray) -> np.ndarray:
         """The trie node of every row's generated prefix [N, t] (class docstring)."""
         rows, t = generated.shape
         if self._previous is not None and t > 0 and rows % self.num_beams == 0:
@@ -91,10 +88,9 @@ class TrieLogitsProcessor(LogitsProcessor):
                 # same[q, i, j]: row i of query q now extends what row j of q held before
                 queries, beams = rows // self.num_beams, self.num_beams
                 same = (generated[:, :-1].reshape(queries, beams, 1, t - 1)
-                        == before.reshape(queries, 1, beams, t - 1)).all(dim=-1)
-                if bool(same.any(dim=-1).all()):
-                    first = torch.arange(0, rows, self.num_beams, device=generated.device)
-                    parent = (same.int().argmax(dim=-1) + first[:, None]).flatten()
+                        == before.reshape(queries, 1, beams, t - 1)).all(axis=-1)
+                if same.any(axis=-1).all():
+                    parent = (same.argmax(axis=-1) + np.arange(0, rows, beams)[:, None]).ravel()
                     return self.trie.step(nodes_before[parent], generated[:, -1])
         return self.trie.walk(generated)
 

@@ -2,22 +2,27 @@
 
 Trie-constrained beam search asks, at every step and for every batch × beam row, "which tokens
 may follow this prefix?". A pointer-based trie answers that with a Python loop over rows; here
-the whole trie is two arrays, so one step for all rows is a `torch.searchsorted`:
+the whole trie is a few arrays, so one step for all rows is one `searchsorted`:
 
 - `keys[e] = parent * vocab_size + token` for every edge e, sorted ascending;
-- `child[e]`, the node that edge leads to.
+- `child[e]`, the node that edge leads to;
+- `edge_start[p]`, where node p's run of edges starts (they end where p + 1's start).
 
-The children of node p are the contiguous run of keys in `[p * V, (p + 1) * V)`, already in token
-order, so "allowed tokens" is two searchsorted calls plus a `repeat_interleave`. Node 0 is the
-root; nodes are numbered in depth-first (lexicographic) order.
+The children of node p are the contiguous run keys[edge_start[p]:edge_start[p + 1]], already in
+token order, so "allowed tokens" is two gathers plus a `repeat`. Node 0 is the root; nodes are
+numbered in depth-first (lexicographic) order.
+
+The arrays are numpy, in host memory: a decoding step's trie work is a few dozen operations on
+arrays of batch × beam entries, where numpy's per-call cost is a third of torch's; only the final
+scatter into the scores happens in torch, on the scores' device (`restrict`).
 
 That sparse scatter costs time per allowed (row, token) pair, and near the root of a large trie
 a node can have thousands of children (every first keyword of a popular cluster). The nodes
 with the most children (at least V / 64) therefore also keep their allowed set as a dense bool
-row, which `allowed_mask` copies instead of scattering; that keeps a decoding step about as
-cheap for 1e6 identifiers as for 1e3. The rows are capped at 8 bytes per edge in total (the
-size of `keys`); in practice they are a few MB. (Bit-packed rows would be 8x smaller but
-unpacking them in torch cost ~10x the copy.)
+row, which `restrict` and `allowed_mask` copy instead of scattering; that keeps a decoding step
+about as cheap for 1e6 identifiers as for 1e3. The rows are capped at 8 bytes per edge in total
+(the size of `keys`); in practice they are a few MB. (Bit-packed rows would be 8x smaller but
+unpacking them cost ~10x the copy.)
 
 The trie is built without a per-node Python object: the sequences are sorted lexicographically,
 and sequence i creates exactly the nodes for its positions at or beyond its longest common
@@ -32,7 +37,7 @@ which is how a decoded identifier maps back to the items (or groups) it stands f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from itertools import chain
 from pathlib import Path
 
@@ -42,19 +47,20 @@ import torch
 _NEVER = -(2 ** 62)  # matches no key: below every node * vocab_size + token
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on tensors is ambiguous
+@dataclass(frozen=True, eq=False)  # eq=False: field-wise == on arrays is ambiguous
 class Trie:
     """Flat prefix trie; build with `Trie.build`, persist with `save` / `load`."""
 
-    keys: torch.Tensor        # int64 [E], sorted: parent * vocab_size + token
-    child: torch.Tensor       # int32 [E], node reached by edge e
-    leaf_nodes: torch.Tensor  # int64 [n], leaf of each sequence, ascending
-    leaf_items: torch.Tensor  # int64 [n], original index of the sequence at that position
-    dense_nodes: torch.Tensor  # int64 [k], ascending: the nodes with the most children
-    dense_rows: torch.Tensor   # bool [k, V], their allowed tokens
+    keys: np.ndarray        # int64 [E], sorted: parent * vocab_size + token
+    child: np.ndarray       # int32 [E], node reached by edge e
+    edge_start: np.ndarray  # int64 [nodes + 1]: node p's edges are keys[edge_start[p]:edge_start[p + 1]]
+    leaf_nodes: np.ndarray  # int64 [n], leaf of each sequence, ascending
+    leaf_items: np.ndarray  # int64 [n], original index of the sequence at that position
+    dense_nodes: np.ndarray  # int64 [k], ascending: the nodes with the most children
+    dense_rows: np.ndarray   # bool [k, V], their allowed tokens
     vocab_size: int
     num_nodes: int
-    max_length: int           # longest sequence, i.e. the max_new_tokens a decoder needs
+    max_length: int         # longest sequence, i.e. the max_new_tokens a decoder needs
 
     @classmethod
     def build(cls, sequences: Sequence[Sequence[int]], vocab_size: int) -> Trie:
@@ -102,104 +108,101 @@ class Trie:
 
         keys = parent.astype(np.int64) * vocab_size + token
         dense_nodes, dense_rows = _dense_rows(parent, token, vocab_size)
+        num_nodes = int(child.size) + 1
+        edge_start = np.concatenate([[0], np.cumsum(np.bincount(parent, minlength=num_nodes))])
         del parent, token
         edge_order = np.argsort(keys)
-        return cls(keys=torch.from_numpy(keys[edge_order]),
-                   child=torch.from_numpy(child[edge_order]),
-                   leaf_nodes=torch.from_numpy(leaves), leaf_items=torch.from_numpy(order),
-                   dense_nodes=torch.from_numpy(dense_nodes),
-                   dense_rows=torch.from_numpy(dense_rows),
-                   vocab_size=int(vocab_size), num_nodes=int(child.size) + 1, max_length=width)
+        return cls(keys=keys[edge_order], child=child[edge_order],
+                   edge_start=edge_start.astype(np.int64), leaf_nodes=leaves, leaf_items=order,
+                   dense_nodes=dense_nodes, dense_rows=dense_rows, vocab_size=int(vocab_size),
+                   num_nodes=num_nodes, max_length=width)
 
     def __len__(self) -> int:
         """Number of sequences the trie was built from (duplicates counted)."""
-        return int(self.leaf_items.numel())
-
-    def to(self, device: torch.device | str) -> Trie:
-        """The same trie with its arrays on `device` (the decoder's logits device)."""
-        return replace(self, **{name: t.to(device) for name, t in self._arrays().items()})
+        return int(self.leaf_items.size)
 
     @property
     def nbytes(self) -> int:
         """Memory held by the trie's arrays."""
-        return sum(t.numel() * t.element_size() for t in self._arrays().values())
+        return sum(a.nbytes for a in self._arrays().values())
 
-    def _arrays(self) -> dict[str, torch.Tensor]:
+    def _arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if isinstance(getattr(self, f.name), torch.Tensor)}
+                if isinstance(getattr(self, f.name), np.ndarray)}
 
-    def walk(self, prefixes: torch.Tensor) -> torch.Tensor:
-        """Node reached by each row of `prefixes` [N, t], or -1 where the row left the trie.
-
-        Vectorized over rows; loops only over the t positions (one `step` each).
-        """
-        prefixes = prefixes.to(self.keys.device).long()
-        node = torch.zeros(prefixes.shape[0], dtype=torch.long, device=self.keys.device)
-        for token in prefixes.unbind(dim=1):
+    def walk(self, prefixes) -> np.ndarray:
+        """Node reached by each row of `prefixes` [N, t] (token ids, any array-like on the host),
+        or -1 where the row left the trie. Vectorized over rows; one `step` per position."""
+        prefixes = np.asarray(prefixes, dtype=np.int64)
+        if prefixes.ndim != 2:
+            raise ValueError(f"walk takes a 2-D array of prefixes, got shape {prefixes.shape}")
+        node = np.zeros(prefixes.shape[0], dtype=np.int64)
+        for token in prefixes.T:
             node = self.step(node, token)
         return node
 
-    def step(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def step(self, nodes, tokens) -> np.ndarray:
         """Node reached from each of `nodes` [N] by the matching token of `tokens` [N], or -1
         where that edge does not exist (or the node is already -1): one searchsorted."""
-        nodes = nodes.to(self.keys.device).long()
-        tokens = tokens.to(self.keys.device).long()
+        nodes, tokens = np.asarray(nodes, dtype=np.int64), np.asarray(tokens, dtype=np.int64)
         # A token outside the vocabulary could alias another node's key (node * V + V + 1 is
         # (node + 1) * V + 1); mapped to _NEVER its key is negative, like any key from node -1.
-        tokens = torch.where((tokens >= 0) & (tokens < self.vocab_size), tokens, _NEVER)
-        key = torch.add(tokens, nodes, alpha=self.vocab_size)
-        pos = torch.searchsorted(self.keys, key).clamp_(max=self.keys.numel() - 1)
-        return torch.where(self.keys[pos] == key, self.child[pos].long(), -1)
+        tokens = np.where((tokens >= 0) & (tokens < self.vocab_size), tokens, _NEVER)
+        key = tokens + nodes * self.vocab_size
+        pos = np.minimum(np.searchsorted(self.keys, key), self.keys.size - 1)
+        return np.where(self.keys[pos] == key, self.child[pos].astype(np.int64), -1)
 
-    def allowed_tokens(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def allowed_tokens(self, nodes) -> tuple[np.ndarray, np.ndarray]:
         """Sparse allowed sets as (row, token) pairs: the children of each node in `nodes` [N].
 
         Leaves and -1 contribute no pair. Tokens come out ascending within each row.
         """
-        nodes = nodes.to(self.keys.device).long()
-        base = nodes.clamp(min=0) * self.vocab_size
-        lo = torch.searchsorted(self.keys, base)
-        hi = torch.searchsorted(self.keys, base + self.vocab_size)
-        counts = torch.where(nodes >= 0, hi - lo, 0)
-        row_start = torch.cumsum(counts, 0) - counts
-        rows = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), counts)
-        pos = torch.arange(rows.numel(), device=nodes.device) + (lo - row_start)[rows]
-        return rows, self.keys[pos] - base[rows]
+        rows, flat = self._allowed_flat(np.asarray(nodes, dtype=np.int64))
+        return rows, flat - rows * self.vocab_size
 
-    def _split(self, nodes: torch.Tensor):
-        """(rows whose node has a dense row, those dense rows, sparse (row, token) pairs of the
-        other rows)."""
-        nodes = nodes.to(self.keys.device).long()
-        heavy = torch.zeros(0, dtype=torch.long, device=nodes.device)
-        heavy_rows = torch.zeros((0, self.vocab_size), dtype=torch.bool, device=nodes.device)
-        if self.dense_nodes.numel():
-            slot = torch.searchsorted(self.dense_nodes, nodes)
-            slot.clamp_(max=self.dense_nodes.numel() - 1)
-            is_dense = self.dense_nodes[slot] == nodes
-            heavy = is_dense.nonzero().flatten()
-            heavy_rows = self.dense_rows[slot[heavy]]
-            nodes = torch.where(is_dense, -1, nodes)  # scatter only the remaining rows
-        return heavy, heavy_rows, *self.allowed_tokens(nodes)
+    def _allowed_flat(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, row * vocab_size + token) of every allowed pair, gathered with no search."""
+        node = np.maximum(nodes, 0)
+        lo = self.edge_start[node]
+        counts = np.where(nodes >= 0, self.edge_start[node + 1] - lo, 0)
+        rows = np.repeat(np.arange(nodes.size), counts)
+        pos = np.arange(rows.size) + (lo - (np.cumsum(counts) - counts))[rows]
+        return rows, self.keys[pos] + (rows - node[rows]) * self.vocab_size
 
-    def allowed_mask(self, nodes: torch.Tensor) -> torch.Tensor:
+    def _dense(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows whose node keeps a dense row, and those rows' slots in dense_rows."""
+        if not self.dense_nodes.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        slot = np.minimum(np.searchsorted(self.dense_nodes, nodes), self.dense_nodes.size - 1)
+        heavy = np.flatnonzero(self.dense_nodes[slot] == nodes)
+        return heavy, slot[heavy]
+
+    def allowed_mask(self, nodes) -> torch.Tensor:
         """Dense BoolTensor [N, vocab_size]: True where the token may follow the node."""
-        heavy, heavy_rows, rows, tokens = self._split(nodes)
-        mask = torch.zeros(nodes.numel(), self.vocab_size, dtype=torch.bool,
-                           device=self.keys.device)
-        mask[heavy] = heavy_rows
-        mask[rows, tokens] = True
-        return mask
+        nodes = np.array(nodes, dtype=np.int64)
+        mask = np.zeros((nodes.size, self.vocab_size), dtype=bool)
+        heavy, slots = self._dense(nodes)
+        mask[heavy] = self.dense_rows[slots]
+        nodes[heavy] = -1  # scatter only the remaining rows
+        mask.reshape(-1)[self._allowed_flat(nodes)[1]] = True
+        return torch.from_numpy(mask)
 
-    def restrict(self, scores: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
+    def restrict(self, scores: torch.Tensor, nodes) -> torch.Tensor:
         """A copy of `scores` [N, vocab_size] with -inf wherever the token may not follow the
         row's node. Gathers only the allowed entries into a -inf tensor instead of building and
         inverting a dense mask: 3-5x cheaper for a decoding batch over ~1e3 identifiers, about
-        even at 1e6 (benchmarks/bench_trie.py prints both)."""
-        heavy, heavy_rows, rows, tokens = self._split(nodes)
+        even at 1e6 (benchmarks/bench_trie.py prints both). Rows of dense nodes are masked
+        whole; the rest are one flat gather and scatter on the scores' device."""
+        nodes = np.array(nodes, dtype=np.int64)
         out = torch.full_like(scores, float("-inf"))
-        out[heavy] = scores[heavy].masked_fill(~heavy_rows.to(scores.device), float("-inf"))
-        rows, tokens = rows.to(scores.device), tokens.to(scores.device)
-        out[rows, tokens] = scores[rows, tokens]
+        heavy, slots = self._dense(nodes)
+        if heavy.size:
+            rows = torch.from_numpy(heavy).to(scores.device)
+            keep = torch.from_numpy(self.dense_rows[slots]).to(scores.device)
+            out[rows] = scores[rows].masked_fill(~keep, float("-inf"))
+            nodes[heavy] = -1
+        flat = torch.from_numpy(self._allowed_flat(nodes)[1]).to(scores.device)
+        out.view(-1)[flat] = scores.view(-1)[flat]
         return out
 
     def lookup(self, sequence: Sequence[int]) -> list[int]:
@@ -215,17 +218,17 @@ class Trie:
             if len(seq):
                 by_length.setdefault(len(seq), []).append(i)
         for rows in by_length.values():
-            nodes = self.walk(torch.tensor([list(sequences[i]) for i in rows], dtype=torch.long))
-            lo = torch.searchsorted(self.leaf_nodes, nodes).tolist()
-            hi = torch.searchsorted(self.leaf_nodes, nodes, right=True).tolist()
-            for i, a, b in zip(rows, lo, hi):
+            nodes = self.walk([list(sequences[i]) for i in rows])
+            lo = np.searchsorted(self.leaf_nodes, nodes)
+            hi = np.searchsorted(self.leaf_nodes, nodes, side="right")
+            for i, a, b in zip(rows, lo.tolist(), hi.tolist()):
                 found[i] = sorted(self.leaf_items[a:b].tolist())
         return found
 
     def save(self, path: str | Path) -> None:
         """Write the arrays to an uncompressed .npz (loads with a plain read, no rebuild)."""
         with open(path, "wb") as f:
-            np.savez(f, **{name: t.cpu().numpy() for name, t in self._arrays().items()},
+            np.savez(f, **self._arrays(),
                      meta=np.array([self.vocab_size, self.num_nodes, self.max_length]))
 
     @classmethod
@@ -233,7 +236,7 @@ class Trie:
         """Inverse of `save`."""
         with np.load(path) as z:
             vocab_size, num_nodes, max_length = (int(v) for v in z["meta"])
-            arrays = {name: torch.from_numpy(z[name]) for name in z.files if name != "meta"}
+            arrays = {name: z[name] for name in z.files if name != "meta"}
         return cls(**arrays, vocab_size=vocab_size, num_nodes=num_nodes, max_length=max_length)
 
 
