@@ -2,8 +2,8 @@
 
 Examples are prompts.Encoded (prompt ids, target ids, image ids). Training is resumable: the
 Trainer checkpoints into the step's work folder every epoch (every few epochs when there are more
-than three) and an interrupted run resumes from the last checkpoint; the same seed gives the same loss curve. Progress is a plain tqdm bar
-(tqdm.auto bars do not render under papermill).
+than three) and an interrupted run resumes from the last checkpoint; the same seed gives the
+same loss curve. Progress is a plain tqdm bar (tqdm.auto bars do not render under papermill).
 """
 from __future__ import annotations
 
