@@ -4,8 +4,6 @@ SWEEP ?= fig3
 DATASET ?= flickr30k
 LAUNCHER ?= python
 NGPUS ?= 1
-JOBS ?= 2
-THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 FROM ?=
 PYTHON ?= python3
 VENV := .venv
@@ -13,6 +11,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT := outputs/$(PROFILE)
 PARAMS := params/$(PROFILE).yaml
+# The profile's `jobs:` (semcore.config.Params.jobs), read without Python so it works before setup.
+JOBS ?= $(or $(shell sed -n 's/^jobs: *\([0-9][0-9]*\).*/\1/p' $(PARAMS) 2>/dev/null),1)
+THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 EXECUTED := $(patsubst notebooks/%.py,$(OUT)/%.ipynb,$(NOTEBOOKS))
 PACKAGE := $(shell find semcore -name '*.py' 2>/dev/null) pyproject.toml
@@ -42,9 +43,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name semcore >/dev/null
 	touch $@
 
-# JOBS=2 runs the sweeps beside notebooks 00–04 (a step they share is built once, see
-# semcore/cache.py), each job with its share of the cores (OMP_NUM_THREADS); JOBS=1 runs
-# everything in turn with all of them.
+# With JOBS=2 (the embedded profile's `jobs: 2`) the sweeps run beside notebooks 00–04 (a step
+# they share is built once, see semcore/cache.py), each job with its share of the cores
+# (OMP_NUM_THREADS); JOBS=1 runs everything in turn with all of them.
 reproduce: | $(STAMP)  ## run every notebook of PROFILE in order (only what changed), sweeps alongside
 	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) notebooks
 	@echo "outputs in $(OUT)/ (tables/, figures/, runs/, executed notebooks)"

@@ -103,6 +103,10 @@ class Params:
         default_factory=lambda: ["semcore", "wo_gsv", "wo_sid", "wo_global_id",
                                  "wo_deduplication", "wo_constrained_decoding"])
     beam_sweep: list[int] = field(default_factory=lambda: [10, 20, 30, 40, 50])
+    # `make reproduce` runs the sweeps beside notebooks 00–04 in this many processes, each with
+    # its share of the cores (read by the Makefile): 2 suits many small models (embedded), 1 a
+    # few large ones, whose steps the sweeps share with the notebooks (a waiting job idles).
+    jobs: int = 1
     fig3_sweep: str = "fig3"  # params/sweeps/<name>.yaml that Figure 3 is drawn from
     table4_sweep: str = "table4"  # params/sweeps/<name>.yaml that Table 4 (backbones) is read from
 
@@ -138,7 +142,7 @@ class Params:
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
              "lexical_length", "tiny_hidden", "tiny_layers", "epochs",
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
-             "caption_max_tokens", "lora_rank", "lora_alpha")
+             "caption_max_tokens", "lora_rank", "lora_alpha", "jobs")
 _NON_NEGATIVE = ("caption_epochs", "max_train_images", "max_test_images", "max_queries", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
 DIRECTIONS = ("t2i", "i2t")
