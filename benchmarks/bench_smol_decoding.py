@@ -98,8 +98,9 @@ def main() -> None:
     seconds = time.perf_counter() - start
     assert len(ranked) == len(queries) and all(r.identifiers for r in ranked.values())
     print(f"   {seconds:.0f} s: {len(queries) / seconds:.2f} queries/s, "
-          f"{1000 * seconds / len(queries):.0f} ms/query; 5,000 queries would take "
-          f"{5000 * seconds / len(queries) / 60:.1f} min")
+          f"{1000 * seconds / len(queries):.0f} ms/query"
+          + ("" if len(queries) == 5000 else
+             f"; 5,000 queries would take {5000 * seconds / len(queries) / 60:.1f} min"))
     out = paths.outputs("bench") / "smol_decoding.json"
     cache.write_json(out, dict(
         setting=f"smol, precision {p.precision}, {torch.get_num_threads()} threads, trie of "
