@@ -169,22 +169,24 @@ class Trie:
         pos = np.arange(rows.size) + (lo - (np.cumsum(counts) - counts))[rows]
         return rows, self.keys[pos] + (rows - node[rows]) * self.vocab_size
 
-    def _dense(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows whose node keeps a dense row, and those rows' slots in dense_rows."""
-        if not self.dense_nodes.size:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        slot = np.minimum(np.searchsorted(self.dense_nodes, nodes), self.dense_nodes.size - 1)
-        heavy = np.flatnonzero(self.dense_nodes[slot] == nodes)
-        return heavy, slot[heavy]
+    def _split(self, nodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows whose node keeps a dense row, those rows' slots in dense_rows, the flat
+        row * vocab_size + token index of every other row's allowed pairs)."""
+        nodes = np.array(nodes, dtype=np.int64)
+        heavy = slots = np.zeros(0, np.int64)
+        if self.dense_nodes.size:
+            slot = np.minimum(np.searchsorted(self.dense_nodes, nodes), self.dense_nodes.size - 1)
+            heavy = np.flatnonzero(self.dense_nodes[slot] == nodes)
+            slots = slot[heavy]
+            nodes[heavy] = -1  # scatter only the remaining rows
+        return heavy, slots, self._allowed_flat(nodes)[1]
 
     def allowed_mask(self, nodes) -> torch.Tensor:
         """Dense BoolTensor [N, vocab_size]: True where the token may follow the node."""
-        nodes = np.array(nodes, dtype=np.int64)
-        mask = np.zeros((nodes.size, self.vocab_size), dtype=bool)
-        heavy, slots = self._dense(nodes)
+        heavy, slots, flat = self._split(nodes)
+        mask = np.zeros((len(nodes), self.vocab_size), dtype=bool)
         mask[heavy] = self.dense_rows[slots]
-        nodes[heavy] = -1  # scatter only the remaining rows
-        mask.reshape(-1)[self._allowed_flat(nodes)[1]] = True
+        mask.reshape(-1)[flat] = True
         return torch.from_numpy(mask)
 
     def restrict(self, scores: torch.Tensor, nodes) -> torch.Tensor:
@@ -193,15 +195,13 @@ class Trie:
         inverting a dense mask: 3-5x cheaper for a decoding batch over ~1e3 identifiers, about
         even at 1e6 (benchmarks/bench_trie.py prints both). Rows of dense nodes are masked
         whole; the rest are one flat gather and scatter on the scores' device."""
-        nodes = np.array(nodes, dtype=np.int64)
+        heavy, slots, flat = self._split(nodes)
         out = torch.full_like(scores, float("-inf"))
-        heavy, slots = self._dense(nodes)
         if heavy.size:
             rows = torch.from_numpy(heavy).to(scores.device)
             keep = torch.from_numpy(self.dense_rows[slots]).to(scores.device)
             out[rows] = scores[rows].masked_fill(~keep, float("-inf"))
-            nodes[heavy] = -1
-        flat = torch.from_numpy(self._allowed_flat(nodes)[1]).to(scores.device)
+        flat = torch.from_numpy(flat).to(scores.device)
         out.view(-1)[flat] = scores.view(-1)[flat]
         return out
 
