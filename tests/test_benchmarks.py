@@ -19,7 +19,8 @@ def test_decoding_benchmark_writes_results_the_notebook_plots(tmp_path, monkeypa
     result = json.loads((bench / "decoding.json").read_text())
     assert result["quick"] and [r["n"] for r in result["scaling"]] == [1_000, 10_000]
     for row in result["overhead"]:
-        assert row["t_c"] > 0 and row["t_f"] > 0 and row["ratio"] > 0 and row["steps"] > 0
+        assert row["t_c"] > 0 and row["t_f"] > 0 and row["steps"] > 0
+        assert row["ratio"] == row["t_c"] / row["t_f"]  # --quick: one pair, its ratio
     monkeypatch.setenv("SEMCORE_OUTPUTS", env["SEMCORE_OUTPUTS"])  # the kernel inherits it
     run_notebook(REPO / "notebooks" / "bench" / "decoding_cost.py", tmp_path)
     for stem in ("decoding_overhead", "decoding_scaling"):
