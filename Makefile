@@ -43,9 +43,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name semcore >/dev/null
 	touch $@
 
-# With JOBS=2 (the embedded profile's `jobs: 2`) the sweeps run beside notebooks 00–04 (a step
-# they share is built once, see semcore/cache.py), each job with its share of the cores
-# (OMP_NUM_THREADS); JOBS=1 runs everything in turn with all of them.
+# With JOBS=2 (the embedded profile's `jobs: 2`) the sweeps, then the training plan from its end,
+# run beside notebooks 00–04 (a step they share is built once, see semcore/cache.py), each job
+# with its share of the cores (OMP_NUM_THREADS); JOBS=1 runs everything in turn with all of them.
 reproduce: | $(STAMP)  ## run every notebook of PROFILE in order (only what changed), sweeps alongside
 	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) notebooks
 	@echo "outputs in $(OUT)/ (tables/, figures/, runs/, executed notebooks)"
@@ -71,6 +71,17 @@ $(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py 
 	$(BIN)/python -m semcore.sweep --profile $(PROFILE)
 	@mkdir -p $(@D) && touch $@
 $(OUT)/05_tables.ipynb: $(OUT)/sweeps.stamp
+
+# With JOBS > 1 the job that ran the sweeps then walks the notebooks' training plan (models,
+# GSV verifiers) from its end while notebooks 03–04 walk it from the start; a step one of them
+# is building the other waits for, so they meet in the middle. Only a speed-up: the notebooks
+# train whatever is missing themselves.
+ifneq ($(JOBS),1)
+$(OUT)/trained_from_end.stamp: $(OUT)/sweeps.stamp
+	$(BIN)/python -m semcore.launch --profile $(PROFILE) --from-end
+	@touch $@
+$(OUT)/05_tables.ipynb: $(OUT)/trained_from_end.stamp
+endif
 
 # Train every model of PROFILE before the notebooks (they then only decode and report).
 # LAUNCHER=deepspeed NGPUS=8 (needs `pip install -e '.[gpu]'` and deepspeed_config in the

@@ -61,8 +61,7 @@ pd.DataFrame(positions)
 # the top k.
 
 # %%
-k_rows = [{**pipeline.evaluate(p.replace(gsv_k=k), direction, m), "k": k}
-          for direction, m in pipeline.planned_runs(p) if m.name == "semcore" for k in p.gsv_k_sweep]
+k_rows = [{**pipeline.evaluate(pk, direction, m), "k": pk.gsv_k} for pk, direction, m in pipeline.gsv_k_runs(p)]
 by_k = pd.DataFrame(k_rows)[["direction", "k", "R@1", "R@5", "R@10", "rSum"]]
 fig, ax = plt.subplots(figsize=(3.4, 2.4))
 for direction, rows_k in by_k.groupby("direction"):

@@ -6,31 +6,44 @@ the training steps run on every rank through the HF Trainer (with the profile's
 deepspeed_config, e.g. params/deepspeed/zero2.json) and everything else runs on rank 0 and is
 shared through the step cache (semcore.cache.step), so the notebooks afterwards find every model
 trained and only decode and report. Without a launcher it simply trains in this process.
+`--from-end` walks the same plan backwards: `make reproduce` with JOBS > 1 runs it beside the
+notebooks once the sweeps are done.
 """
 from __future__ import annotations
 
 import argparse
+from functools import partial
+from typing import Callable
 
 from semcore import config, paths, pipeline
 
 
-def train_all(p: config.Params) -> None:
-    """Generated captions (if used), each distinct retrieval model, and each GSV verifier."""
-    if p.caption_source == "generated":
-        pipeline.captions(p)
-    for direction, method in pipeline.planned_models(p):
-        pipeline.trained(p, direction, method)
-    for direction, method in pipeline.planned_runs(p):
-        if method.gsv:
-            pipeline.verifier(p, direction, method)
+def training_steps(p: config.Params) -> list[Callable[[], object]]:
+    """Every training step the notebooks use, in the order they first need it: generated
+    captions (if used), each distinct retrieval model, each distinct GSV verifier."""
+    steps: list[Callable[[], object]] = [partial(pipeline.captions, p)] if p.caption_source == "generated" else []
+    steps += [partial(pipeline.trained_dir, p, d, m) for d, m in pipeline.planned_models(p)]
+    verifiers = {pipeline.verifier_key(pk, d, m): partial(pipeline.verifier_dir, pk, d, m)
+                 for pk, d, m in pipeline.gsv_runs(p)}
+    return steps + list(verifiers.values())
+
+
+def train_all(p: config.Params, from_end: bool = False) -> None:
+    """Run every training step (cached ones return at once). Walked from the end beside the
+    notebooks, which walk it from the start, the two share the work and meet in the middle: a
+    step one of them is building, the other waits for (semcore.cache.step)."""
+    steps = training_steps(p)
+    for run_step in reversed(steps) if from_end else steps:
+        run_step()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="embedded")
+    ap.add_argument("--from-end", action="store_true", help="walk the plan from its last step")
     ap.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)  # deepspeed adds it
     args = ap.parse_args()
-    train_all(config.load(paths.PARAMS / f"{args.profile}.yaml"))
+    train_all(config.load(paths.PARAMS / f"{args.profile}.yaml"), from_end=args.from_end)
 
 
 if __name__ == "__main__":

@@ -448,6 +448,12 @@ def verifier_key(p: Params, direction: str, method: Method) -> str:
 
 def verifier(p: Params, direction: str, method: Method) -> Backbone:
     """The retrieval model further fine-tuned to select the match among its own candidates."""
+    work = verifier_dir(p, direction, method)
+    return _load(p, work / "model", work / "tokenizer")
+
+
+def verifier_dir(p: Params, direction: str, method: Method) -> Path:
+    """The GSV training step's folder (model/, tokenizer/), trained first if needed."""
     key = verifier_key(p, direction, method)
 
     def build(work: Path) -> None:
@@ -460,8 +466,22 @@ def verifier(p: Params, direction: str, method: Method) -> Backbone:
         train(bb, examples, image_inputs(p), cfg, work)
         _save_inputs(bb, work)
 
-    work = cache.step("gsv_train", key, build, resumable=True)
-    return _load(p, work / "model", work / "tokenizer")
+    return cache.step("gsv_train", key, build, resumable=True)
+
+
+def gsv_k_runs(p: Params) -> list[tuple[Params, str, Method]]:
+    """Notebook 04's sweep over k: each planned SemCORE run with each k of gsv_k_sweep."""
+    return [(p.replace(gsv_k=k), d, m) for d, m in planned_runs(p) if m.name == "semcore"
+            for k in p.gsv_k_sweep]
+
+
+def gsv_runs(p: Params) -> list[tuple[Params, str, Method]]:
+    """Every run with GSV the notebooks evaluate, in the order they first need its verifier:
+    SemCORE in each direction (notebook 03's beam sweep), the planned runs with GSV and the
+    k sweep (notebook 04). A verifier may appear more than once (same verifier_key)."""
+    semcore = methods.get("semcore")
+    return ([(p, d, semcore) for d in p.directions] + [(p, d, m) for d, m in planned_runs(p) if m.gsv]
+            + gsv_k_runs(p))
 
 
 def final_key(p: Params, direction: str, method: Method, beam: int) -> str:

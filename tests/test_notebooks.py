@@ -114,6 +114,22 @@ def test_gsv_k_sweep_retrains_the_verifier_per_k(outputs):
     assert len(keys) == 2 and len(candidates) == 1  # one verifier per k, candidates decoded once
 
 
+def test_training_plan_is_what_the_notebooks_trained(outputs):
+    """semcore.launch's plan (make train, and make reproduce's second job walking it from the
+    end) holds the notebooks' own models and verifiers: after them it finds every step cached."""
+    from semcore import config, launch, paths, pipeline
+    p = config.load(paths.PARAMS / "tiny.yaml")
+    steps = launch.training_steps(p)
+    verifiers = [s for s in steps if s.func is pipeline.verifier_dir]
+    assert len(steps) - len(verifiers) == len(pipeline.planned_models(p))
+    # SemCORE per direction at gsv_k 4 and at k 2 (gsv_k_sweep [2, 4]), each verifier once
+    assert sorted((s.args[0].gsv_k, s.args[1]) for s in verifiers) == [(2, "i2t"), (2, "t2i"), (4, "i2t"), (4, "t2i")]
+    built = lambda: sorted(d.name for d in (outputs / "cache").glob("*train/*"))
+    before = built()
+    launch.train_all(p, from_end=True)
+    assert built() == before
+
+
 def test_sweep_points_list_and_safe_names(tmp_path, monkeypatch):
     from semcore import config, sweep
     spec = tmp_path / "rows.yaml"
