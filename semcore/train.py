@@ -151,7 +151,7 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
     ckpt_dir = work_dir / "checkpoints"
     steps_per_epoch = -(-len(examples) // cfg.batch_size)
     # A checkpoint every epoch, or every few epochs when there are many short ones (an embedded
-    # tiny model trains 9 epochs in ~25 s on one core; a checkpoint costs ~0.2 s): at most 3.
+    # tiny model trains 8 epochs in ~20 s on one core; a checkpoint costs ~0.2 s): at most 3.
     save_every = steps_per_epoch * -(-cfg.epochs // 3)
     args = TrainingArguments(
         output_dir=str(ckpt_dir), num_train_epochs=cfg.epochs,
