@@ -102,5 +102,36 @@ with report.figure_style():
     report.save_figure(fig, notebook.out_dir(p, "figures") / "01_identifier_lengths")
 plt.show()
 
+# %% [markdown]
+# ## The identifier ceiling
+# What a perfect generator of each identifier could reach: the test corpus ranked for every
+# test query by a text score between the query and the item's identifier alone — BM25 over
+# lower-case words, and the cosine of MiniLM embeddings (`semcore.ceiling`; ties in a
+# relevance-blind hashed order). The numbers come from the **test split's** T2I queries (the
+# profile's `max_queries` sample when it sets one); no model is involved, so nothing is tuned on
+# them. The last row puts each item's full source text (the caption its identifier is built
+# from) in place of the identifier. Defined for T2I only: image queries have no text. A trained
+# model far below its identifier's row is a bug to find, not a result (DESIGN.md, "How to read a
+# result"); chance is R@1 = 100 / corpus size.
+
 # %%
-notebook.summary(p, "01_identifiers", collisions=rows)
+ceiling_rows = []
+if "t2i" in p.directions:
+    for m in [m for d, m in planned if d == "t2i"] + [None]:
+        row = {"identifier text": m.label if m else f"full source text ({p.caption_source} caption)"}
+        for name, scorer in (("BM25", "bm25"), ("MiniLM", "minilm")):
+            s = (pipeline.identifier_ceiling(p, "t2i", m, scorer) if m
+                 else pipeline.source_text_ceiling(p, "t2i", scorer))
+            row.update({f"{name} R@{k}": s[f"R@{k}"] for k in (1, 5, 10)})
+        ceiling_rows.append({**row, "queries": s["queries"]})
+    ceilings = pd.DataFrame(ceiling_rows)
+    report.write_table(ceilings, notebook.out_dir(p, "tables") / "identifier_ceiling",
+                       f"Identifier ceilings ({p.profile} profile, test split, "
+                       f"{ceiling_rows[0]['queries']} T2I queries, "
+                       f"{len(pipeline.task(p, 't2i').corpus_ids)} corpus items, no model): R@K "
+                       "(%) of the corpus ranked by BM25 or MiniLM cosine between the query and "
+                       "each item's identifier, or its full source text.")
+    display(ceilings)
+
+# %%
+notebook.summary(p, "01_identifiers", collisions=rows, identifier_ceiling=ceiling_rows)

@@ -18,7 +18,7 @@ overrides = {}
 # %%
 import pandas as pd
 
-from semcore import methods, notebook, pipeline, report
+from semcore import constrained, methods, notebook, pipeline, report
 
 p = notebook.setup(globals())
 runs = pipeline.planned_runs(p)
@@ -36,6 +36,28 @@ beam_rows = [pipeline.evaluate(p, d, semcore, beam) for d in p.directions for be
 beams = pd.DataFrame(beam_rows)
 beams
 
+# %% [markdown]
+# ## Decoding scores
+# How beam search scores an identifier: "sum" is equation 1, the paper's and the default
+# (`decode_score`); "length_normalized" divides it by the identifier's token count (end token
+# included); "renormalized" renormalises each step over the tokens the trie allows, giving
+# log P(identifier | the corpus identifiers). The search ranks its beams by the score, so a
+# score can change which identifiers are found, not only their order. SemCORE without GSV, on
+# the test queries, with one trained model per direction for all three.
+
 # %%
-notebook.summary(p, "03_retrieval", before_gsv=rows, beam_sweep=beam_rows,
+score_rows = [{"decode_score": s, **pipeline.evaluate(p.replace(decode_score=s), d,
+                                                      methods.without_gsv(semcore))}
+              for d in p.directions for s in constrained.DECODE_SCORES]
+decode_scores = pd.DataFrame(score_rows)[["direction", "decode_score", "R@1", "R@5", "R@10", "rSum",
+                                          "queries"]]
+report.write_table(decode_scores, notebook.out_dir(p, "tables") / "decode_scores",
+                   f"SemCORE without GSV, trie-constrained beam search (beam {p.beam_size}) under "
+                   f"three identifier scores, on the test queries: {p.profile} profile "
+                   f"({pipeline.corpus(p).name} data), backbone {p.backbone}. sum is equation 1, "
+                   "the paper's score and the default.")
+decode_scores
+
+# %%
+notebook.summary(p, "03_retrieval", before_gsv=rows, beam_sweep=beam_rows, decode_scores=score_rows,
                  decode_seconds={f"{d}/{m.name}": pipeline.timing(p, d, m, "decode") for d, m in runs})

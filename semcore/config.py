@@ -87,6 +87,8 @@ class Params:
 
     # --- decoding and GSV (paper §3.3, appendix A.2) -------------------------------------
     beam_size: int = 20
+    # identifier score in beam search: "sum" is eq. 1 (the paper's); the others are compared in notebook 03
+    decode_score: Literal["sum", "length_normalized", "renormalized"] = "sum"
     gsv_k: int = 10
     gsv_epochs: int = 3
     gsv_train_queries: int = 400  # train-split queries whose candidates become GSV examples

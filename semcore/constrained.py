@@ -25,6 +25,17 @@ of a query's cost, and it does not depend on the corpus at all. `beam_search` th
 each prompt once (all but its last token, images included), copies the key/value cache to the
 beams and lets `generate` continue from it (its cache-continuation path feeds only the last
 prompt token). The scores are the same log-probabilities (tested against a forward pass).
+
+Two other scores are options (`DECODE_SCORES`, the profile's `decode_score`), both computed by
+the search itself, so they also decide which hypotheses the beams keep, not only their order:
+"length_normalized" is eq. 1 divided by the number of generated tokens (end token included):
+`length_penalty=1.0`, since `_update_finished_beams` divides a finished hypothesis' summed score
+by `(cur_len + 1 - decoder_prompt_len) ** length_penalty`, `cur_len` being the width before the
+end token is appended and `decoder_prompt_len` the full prompt width (running beams stay ranked
+by their sums; `early_stopping=True` still ends the search once `num_beams` hypotheses finished,
+so with a narrow beam a longer identifier that would rank higher can be missed). "renormalized" has the processor replace the allowed tokens' log-probabilities
+by a log_softmax over the allowed set (all -inf rows are left as they are, no NaN), so a finished
+beam's sum is log P(identifier | the identifiers in the trie).
 """
 from __future__ import annotations
 
@@ -44,6 +55,8 @@ NEUTRAL_SCORING = dict(repetition_penalty=1.0, no_repeat_ngram_size=0,
                        guidance_scale=None, remove_invalid_values=False)
 # transformers' beam search fills unused finished-hypothesis slots with this score.
 _EMPTY_SLOT_SCORE = -1.0e9
+# An identifier's score (module docstring): "sum" is eq. 1, the paper's.
+DECODE_SCORES = ("sum", "length_normalized", "renormalized")
 
 
 class TrieLogitsProcessor(LogitsProcessor):
@@ -58,13 +71,17 @@ class TrieLogitsProcessor(LogitsProcessor):
     trie step from the node of the previous call's row that holds the same prefix (each beam
     extends a beam of its own query), or, when some row has no such parent (the first call, a
     processor reused for another search), a full `Trie.walk`. Both are exact.
+    `renormalize`: the kept values become a log_softmax over each row's allowed tokens (the
+    "renormalized" score); rows with nothing allowed stay all -inf.
     """
 
-    def __init__(self, trie: Trie, prompt_length: int, end_token_id: int, num_beams: int = 1):
+    def __init__(self, trie: Trie, prompt_length: int, end_token_id: int, num_beams: int = 1,
+                 renormalize: bool = False):
         self.trie = trie
         self.prompt_length = prompt_length
         self.end_token_id = end_token_id
         self.num_beams = num_beams
+        self.renormalize = renormalize
         self._previous: tuple[np.ndarray, np.ndarray] | None = None  # (generated, nodes)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -77,6 +94,9 @@ class TrieLogitsProcessor(LogitsProcessor):
         if self.num_beams == 1:
             stuck = torch.isinf(out).all(dim=1)  # log-probabilities are finite: nothing allowed
             out[stuck, self.end_token_id] = scores[stuck, self.end_token_id]
+        if self.renormalize:
+            live = (out > float("-inf")).any(dim=1)  # log_softmax of an all -inf row is NaN
+            out[live] = torch.log_softmax(out[live], dim=-1)
         return out
 
     def _nodes(self, generated: np.ndarray) -> np.ndarray:
@@ -122,27 +142,35 @@ def prompt_cache(model: PreTrainedModel, num_beams: int,
 
 
 def beam_search(model: PreTrainedModel, beam_size: int, max_new_tokens: int, end_token_id: int,
-                pad_token_id: int, processors: list[LogitsProcessor], **model_inputs: torch.Tensor):
+                pad_token_id: int, processors: list[LogitsProcessor], length_penalty: float = 0.0,
+                **model_inputs: torch.Tensor):
     """transformers' deterministic beam search with the prompt run once per query
     (`prompt_cache`), returning all `beam_size` hypotheses per row with their summed scores
-    (`length_penalty=0`: eq. 1 under a processor that only masks). `processors` empty is the
-    unconstrained search (`decode_free`, the overhead benchmark's baseline)."""
+    (`length_penalty=0`: eq. 1 under a processor that only masks; 1: the sum divided by the
+    generated length, end token included). `processors` empty is the unconstrained search
+    (`decode_free`, the overhead benchmark's baseline)."""
     return model.generate(
         **prompt_cache(model, beam_size, **model_inputs),
         logits_processor=LogitsProcessorList(processors), num_beams=beam_size,
-        num_return_sequences=beam_size, length_penalty=0.0, do_sample=False, early_stopping=True,
-        output_scores=True, return_dict_in_generate=True, max_new_tokens=max_new_tokens,
+        num_return_sequences=beam_size, length_penalty=length_penalty, do_sample=False,
+        early_stopping=True, output_scores=True, return_dict_in_generate=True,
+        max_new_tokens=max_new_tokens,
         eos_token_id=end_token_id, pad_token_id=pad_token_id, **NEUTRAL_SCORING)
 
 
 def constrained_beam_search(model: PreTrainedModel, trie: Trie, end_token_id: int, beam_size: int,
                             max_new_tokens: int, pad_token_id: int | None = None,
+                            score: str = "sum",
                             **model_inputs: torch.Tensor) -> list[list[tuple[list[int], float]]]:
     """Per input row, the distinct identifiers the beam search finished, best first.
 
     Each entry is (generated token ids up to and including the end token, i.e. a trie sequence
-    that `trie.lookup` maps to items; its sequence log-probability, eq. 1). At most `beam_size`
-    per row; with `beam_size` >= the number of distinct identifiers the search is exhaustive.
+    that `trie.lookup` maps to items; its score). `score` (`DECODE_SCORES`, module docstring):
+    "sum" the sequence log-probability, eq. 1; "length_normalized" that divided by the entry's
+    length; "renormalized" the log-probability renormalised over the trie's allowed tokens at
+    every step. The search ranks hypotheses by it, so it can change which identifiers are found.
+    At most `beam_size` per row; with `beam_size` >= the number of distinct identifiers the
+    search is exhaustive.
     `model_inputs`: `input_ids` (+ `attention_mask`, left padded) for a decoder-only LM, plus
     `pixel_values` for a VLM, or `inputs_embeds` alone.
     `pad_token_id` defaults to `end_token_id`. `beam_size` must be at least 2: transformers runs
@@ -150,11 +178,15 @@ def constrained_beam_search(model: PreTrainedModel, trie: Trie, end_token_id: in
     """
     if beam_size < 2:
         raise ValueError(f"beam_size must be >= 2, got {beam_size}")
+    if score not in DECODE_SCORES:
+        raise ValueError(f"score must be one of {DECODE_SCORES}, got {score!r}")
     input_ids = model_inputs.get("input_ids")
     prompt_length = 0 if input_ids is None else input_ids.shape[1]
-    processor = TrieLogitsProcessor(trie, prompt_length, end_token_id, num_beams=beam_size)
+    processor = TrieLogitsProcessor(trie, prompt_length, end_token_id, num_beams=beam_size,
+                                    renormalize=score == "renormalized")
     out = beam_search(model, beam_size, max_new_tokens, end_token_id,
                       end_token_id if pad_token_id is None else pad_token_id, [processor],
+                      length_penalty=1.0 if score == "length_normalized" else 0.0,
                       **model_inputs)
     generated = out.sequences[:, prompt_length:]
     generated = generated.view(-1, beam_size, generated.shape[1])

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, captioning, gsv, methods, metrics, prompts
+from semcore import cache, captioning, ceiling, gsv, methods, metrics, prompts
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -39,8 +39,9 @@ ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_s
 MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
               "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers", "epochs",
               "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
-GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size")
+GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size", "decode_score")  # the last two: its training candidates
 TOKENIZER_VOCAB = 4000
+VECTOR_SCHEMES = ("structured", "rq")  # the schemes that cluster image features (T2I)
 DECODE_BATCH = 16
 
 
@@ -185,7 +186,8 @@ def identifiers(p: Params, direction: str, method: Method) -> IdentifierTable:
         t = task(p, direction)
         texts = [it.source_text for it in t.items]
         ids = [it.id for it in t.items]
-        vectors = image_vectors(p, ids) if direction == "t2i" else None
+        needs_vectors = direction == "t2i" and method.scheme in VECTOR_SCHEMES
+        vectors = image_vectors(p, ids) if needs_vectors else None
         inputs = IdentifierInputs(ids, texts, encode_texts(texts), vectors)
         opts = IdentifierOptions(
             cluster_size=p.cluster_size, cluster_size_meaning=p.cluster_size_meaning,
@@ -370,12 +372,13 @@ def _decode(bb: Backbone, p: Params, direction: str, method: Method, items: str,
         return decode_free(bb, table, encoded, image_inputs(p), beam, DECODE_BATCH, p.seed,
                            match=method.match, desc=desc)
     return decode_constrained(bb, identifier_trie(p, direction, method, items), table, encoded,
-                              image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc)
+                              image_inputs(p), beam, DECODE_BATCH, p.seed, desc=desc,
+                              score=p.decode_score)
 
 
 def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
     return cache.key_of(step="decode", train=train_key(p, direction, method), beam=beam,
-                        constrained=method.constrained,
+                        constrained=method.constrained, decode_score=p.decode_score,
                         match=None if method.constrained else method.match, max_queries=p.max_queries)
 
 
@@ -422,7 +425,7 @@ def train_queries(p: Params, t: Task, c: Corpus) -> list[Query]:
 
 def candidates_key(p: Params, direction: str, method: Method) -> str:
     return cache.key_of(step="gsv_candidates", train=train_key(p, direction, method),
-                        beam=p.beam_size, queries=p.gsv_train_queries)
+                        beam=p.beam_size, decode_score=p.decode_score, queries=p.gsv_train_queries)
 
 
 def train_candidates(p: Params, direction: str, method: Method) -> dict[str, Ranked]:
@@ -584,3 +587,34 @@ def dense_rankings(p: Params, direction: str) -> dict[str, list[str]]:
 def evaluate_dense(p: Params, direction: str) -> dict:
     scores = _scores(dense_rankings(p, direction), qrels(p, direction))
     return {"direction": direction, "method": "dense", "label": DENSE_LABEL, **scores}
+
+
+# --- the identifier ceiling (no model: what a perfect generator of an identifier could reach) ----
+def identifier_ceiling(p: Params, direction: str, method: Method, scorer: str) -> dict:
+    """R@1/5/10 of the corpus ranked by a text score (scorer: "bm25" or "minilm") between each
+    test query and the items' identifiers of `method` (semcore.ceiling); T2I only."""
+    key = cache.key_of(step="ceiling", identifiers=identifier_key(p, direction, method),
+                       scorer=scorer, max_queries=p.max_queries)
+    return _ceiling(p, direction, key, scorer, lambda t: identifiers(p, direction, method).of)
+
+
+def source_text_ceiling(p: Params, direction: str, scorer: str) -> dict:
+    """The same with each item's own source text (e.g. its held-out caption) for its identifier."""
+    generated = p.caption_source == "generated" and direction == "t2i"
+    key = cache.key_of(step="ceiling", corpus=fingerprint(corpus(p)), direction=direction,
+                       params=_pick(p, ("caption_source", "heldout_caption_index", "seed")),
+                       captions=captions_key(p) if generated else None, scorer=scorer,
+                       max_queries=p.max_queries, source_text=True)
+    return _ceiling(p, direction, key, scorer, lambda t: lambda item: t.item(item).source_text)
+
+
+def _ceiling(p: Params, direction: str, key: str, scorer: str, item_text) -> dict:
+    ceiling.check_direction(direction)  # before building any identifiers
+
+    def build(work: Path) -> None:
+        t = task(p, direction)
+        ranked = ceiling.rankings(t, item_text(t), scorer, p.seed)
+        scores = _scores(ranked, {q.id: set(q.relevant) for q in t.queries})
+        cache.write_json(work / "scores.json", {"direction": direction, "scorer": scorer, **scores})
+
+    return cache.read_json(cache.step("ceiling", key, build) / "scores.json")

@@ -1,6 +1,7 @@
 """Query → ranked corpus items: trie-constrained beam search, or free generation + matching.
 
-The score of an identifier is its sequence log-probability under the model (paper eq. 1).
+The score of an identifier is its sequence log-probability under the model (paper eq. 1), or
+one of the other `constrained.DECODE_SCORES` (the profile's `decode_score`).
 Items that share an identifier form one candidate group (for GSV); a ranked list of items
 expands the groups in score order, ordering items inside a group by a seeded hash, so ties
 are broken reproducibly and never in favour of the correct item.
@@ -97,9 +98,10 @@ class IdentifierTrie:
 def decode_constrained(bb: Backbone, index: IdentifierTrie, table: IdentifierTable,
                        queries: list[tuple[str, Encoded]], images: dict[str, np.ndarray],
                        beam_size: int, batch_size: int, seed: int,
-                       desc: str = "decode") -> dict[str, Ranked]:
+                       desc: str = "decode", score: str = "sum") -> dict[str, Ranked]:
     """Trie-constrained beam search for every query (batched), mapped back to the item groups of
-    `table` (the items `index` was built from)."""
+    `table` (the items `index` was built from). `score`: how identifiers are scored and ranked
+    (`constrained_beam_search`; "sum" is eq. 1)."""
     trie, groups = index.trie, table.groups()
     out: dict[str, Ranked] = {}
     for start in tqdm(range(0, len(queries), batch_size), desc=desc, ascii=True, mininterval=2.0):
@@ -107,16 +109,16 @@ def decode_constrained(bb: Backbone, index: IdentifierTrie, table: IdentifierTab
         inputs = left_padded(bb, [e for _, e in chunk], images)
         with bb.inference():
             results = constrained_beam_search(bb.model, trie, bb.eos_id, beam_size,
-                                              trie.max_length, **inputs)
+                                              trie.max_length, score=score, **inputs)
         leaves = iter(trie.lookup_many([seq for hyps in results for seq, _ in hyps]))
         for (qid, _), hyps in zip(chunk, results):
             ranked = Ranked([], [], [])
-            for _, score in hyps:
+            for _, value in hyps:
                 for leaf in next(leaves):
                     ident = index.identifiers[leaf]
                     ranked.groups.append(tie_order(groups[ident], qid, seed))
                     ranked.identifiers.append(ident)
-                    ranked.scores.append(float(score))
+                    ranked.scores.append(float(value))
             out[qid] = ranked
     return out
 
@@ -143,7 +145,9 @@ def decode_free(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, E
                 images: dict[str, np.ndarray], beam_size: int, batch_size: int, seed: int,
                 match: str = "normalized", desc: str = "free decode") -> dict[str, Ranked]:
     """'w/o constrained decoding': unconstrained beam search, strings mapped to identifiers by
-    exact or normalized match; generations that match nothing are dropped."""
+    exact or normalized match; generations that match nothing are dropped. Scores are always
+    the summed log-probabilities of the generated strings (eq. 1): the profile's
+    `decode_score` applies to constrained decoding only ("renormalized" needs the trie)."""
     groups = table.groups()
     named = string_matcher(groups, match)
     max_len = max(len(identifier_target(bb, i)) for i in groups) + 2

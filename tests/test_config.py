@@ -18,7 +18,8 @@ def test_unknown_key_names_key_and_suggestion():
 @pytest.mark.parametrize("key,value", [("beam_size", 0), ("beam_size", "20"), ("epochs", 1.5),
                                        ("dataset", "flickr"), ("directions", ["t2i", "x"]),
                                        ("table1_methods", ["semcore", "semcor"]),
-                                       ("learning_rate", -1.0), ("heldout_caption_index", 7)])
+                                       ("learning_rate", -1.0), ("heldout_caption_index", 7),
+                                       ("decode_score", "mean")])
 def test_bad_values_name_the_key(key, value):
     with pytest.raises(config.ParamError, match=key):
         config.from_dict({key: value})

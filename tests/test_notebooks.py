@@ -50,7 +50,7 @@ def test_every_notebook_writes_its_summary(outputs):
 def test_tables_and_figures_exist(outputs):
     tables = outputs / "outputs" / "tiny" / "tables"
     for stem in ("table1_t2i", "table2_i2t", "table3_ablations_t2i", "table4_backbones", "table5_beam_t2i",
-                 "table5_beam_i2t", "identifier_collisions", "identifier_examples"):
+                 "table5_beam_i2t", "identifier_collisions", "identifier_examples", "decode_scores"):
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
