@@ -27,6 +27,36 @@ before_gsv = pd.DataFrame(rows)
 before_gsv
 
 # %% [markdown]
+# ## How far below its identifier's ceiling?
+# Each T2I row's R@1 (before GSV) as a percentage of its identifier's ceiling: the R@1 of the
+# corpus ranked by the MiniLM cosine between the query and the identifier text alone (notebook
+# 01, `semcore.ceiling`), what a perfect generator of that identifier could reach; chance is
+# 100 / corpus size. Same test-split queries. A model far below its ceiling is a bug to find
+# (DESIGN.md, "How to read a result"; notebook 02's model diagnostics say why). Identifiers that
+# share no words with captions (numeric, atomic, structured, RQ) have a text ceiling at or below
+# chance, which bounds nothing: their percentage is left empty. Not defined for I2T: image queries
+# have no text to score.
+
+# %%
+ceiling_rows = []
+if "t2i" in p.directions:
+    chance = 100 / len(pipeline.task(p, "t2i").corpus_ids)
+    for (d, m), row in zip(runs, rows):
+        if d == "t2i":
+            top = pipeline.identifier_ceiling(p, "t2i", m, "minilm")["R@1"]
+            ceiling_rows.append({"method": m.label, "R@1": row["R@1"], "ceiling R@1 (MiniLM)": top,
+                                 "chance R@1": chance,
+                                 "% of ceiling": 100 * row["R@1"] / top if top > chance else None})
+    ceiling_fraction = pd.DataFrame(ceiling_rows)
+    report.write_table(ceiling_fraction, notebook.out_dir(p, "tables") / "ceiling_fraction",
+                       f"T2I R@1 (%) before GSV against the identifier ceiling ({p.profile} profile, "
+                       f"test split, beam {p.beam_size}): the ceiling ranks the corpus by the MiniLM "
+                       "cosine between query and identifier text (no model); % of ceiling = "
+                       "R@1 / ceiling R@1 in percent, empty where the ceiling is not above chance "
+                       "(chance = 100 / corpus size).")
+    display(ceiling_fraction)
+
+# %% [markdown]
 # ## Beam size (Table 5)
 # The paper sees gains flatten beyond beam 20 on Flickr30K.
 
@@ -59,5 +89,6 @@ report.write_table(decode_scores, notebook.out_dir(p, "tables") / "decode_scores
 decode_scores
 
 # %%
-notebook.summary(p, "03_retrieval", before_gsv=rows, beam_sweep=beam_rows, decode_scores=score_rows,
+notebook.summary(p, "03_retrieval", before_gsv=rows, ceiling_fraction=ceiling_rows, beam_sweep=beam_rows,
+                 decode_scores=score_rows,
                  decode_seconds={f"{d}/{m.name}": pipeline.timing(p, d, m, "decode") for d, m in runs})

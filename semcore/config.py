@@ -42,6 +42,11 @@ class Params:
     max_test_images: int = 0  # 0 = all
     max_queries: int = 0  # test queries per direction, a seeded sample (0 = all); tables show the count
     image_size: int = 32
+    # Settings are chosen on a validation split carved from train (`data.carve_validation`):
+    # "validation" evaluates on validation_images train images instead of the test split, and
+    # drops the test split from every step (identifiers, training, decoding).
+    evaluate_on: Literal["test", "validation"] = "test"
+    validation_images: int = 40
 
     # --- identifiers (paper §3.2) ----------------------------------------------------
     # "generated": the backbone, trained to caption on the train split, captions every image
@@ -144,7 +149,7 @@ class Params:
 _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "cluster_size",
              "lexical_length", "tiny_hidden", "tiny_layers", "epochs",
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
-             "caption_max_tokens", "lora_rank", "lora_alpha", "jobs")
+             "caption_max_tokens", "lora_rank", "lora_alpha", "jobs", "validation_images")
 _NON_NEGATIVE = ("caption_epochs", "max_train_images", "max_test_images", "max_queries", "dedup_top_n", "gsv_epochs",
                  "gsv_train_queries", "heldout_caption_index", "seed")
 DIRECTIONS = ("t2i", "i2t")

@@ -15,14 +15,18 @@ import argparse
 from functools import partial
 from typing import Callable
 
-from semcore import config, paths, pipeline
+from semcore import config, methods, paths, pipeline
 
 
 def training_steps(p: config.Params) -> list[Callable[[], object]]:
     """Every training step the notebooks use, in the order they first need it: generated
-    captions (if used), each distinct retrieval model, each distinct GSV verifier."""
+    captions (if used), each distinct retrieval model, notebook 02's validation models, each
+    distinct GSV verifier."""
     steps: list[Callable[[], object]] = [partial(pipeline.captions, p)] if p.caption_source == "generated" else []
     steps += [partial(pipeline.trained_dir, p, d, m) for d, m in pipeline.planned_models(p)]
+    recipe = methods.get(pipeline.RECIPE_METHOD)
+    steps += [partial(pipeline.trained_dir, q, "t2i", recipe)
+              for q in pipeline.recipe_validation_runs(p).values()]
     verifiers = {pipeline.verifier_key(pk, d, m): partial(pipeline.verifier_dir, pk, d, m)
                  for pk, d, m in pipeline.gsv_runs(p)}
     return steps + list(verifiers.values())

@@ -20,6 +20,7 @@ from semcore import cache, captioning, ceiling, gsv, methods, metrics, prompts
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
+from semcore.diagnostics import diagnose
 from semcore.embeddings import encode_texts
 from semcore.identifiers import build_identifiers
 from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable
@@ -31,7 +32,8 @@ from semcore.retrieval import IdentifierTrie, Ranked, decode_constrained, decode
 from semcore.train import TrainConfig, train
 
 DATA_KEYS = ("dataset", "data_path", "image_root", "embedded_train_images", "embedded_test_images",
-             "max_train_images", "max_test_images", "image_size", "seed")
+             "max_train_images", "max_test_images", "image_size", "seed", "evaluate_on",
+             "validation_images")
 CAPTION_KEYS = ("caption_epochs", "caption_max_tokens")
 ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_size_meaning",
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
@@ -312,6 +314,26 @@ def trained(p: Params, direction: str, method: Method) -> Backbone:
     return _load(p, work / "model", work / "tokenizer")
 
 
+def training_pairs(p: Params, t: Task) -> list[tuple]:
+    """The DSI-style training mix: every training pair with its repeats per epoch. Indexing
+    (corpus item → identifier: its image, and for T2I its source text as pseudo-query) repeats
+    corpus_repeats times, since the corpus must be memorised; retrieval pairs (train-split
+    queries → their item's identifier, which teach the paraphrase skill) and train items'
+    indexing pairs appear once."""
+    corpus_ids = set(t.corpus_ids)
+    return [(pair, p.corpus_repeats if pair.item_id in corpus_ids else 1) for pair in t.pairs]
+
+
+def training_mix(p: Params, direction: str) -> dict[str, int]:
+    """Examples per epoch by kind (corpus indexing, train-split retrieval, train indexing)."""
+    t, mix = task(p, direction), {}
+    corpus_ids = set(t.corpus_ids)
+    for pair, repeats in training_pairs(p, t):
+        kind = f"{pair.role} ({'corpus' if pair.item_id in corpus_ids else 'train'} items)"
+        mix[kind] = mix.get(kind, 0) + repeats
+    return mix
+
+
 def trained_dir(p: Params, direction: str, method: Method) -> Path:
     """The training step's folder (model/, tokenizer/, loss history), trained first if needed."""
     key = train_key(p, direction, method)
@@ -321,10 +343,8 @@ def trained_dir(p: Params, direction: str, method: Method) -> Path:
         table = identifiers(p, direction, method)
         texts, new_tokens, rationales = _model_texts(t, table, method)
         bb = new_backbone(p, texts, new_tokens)
-        corpus_ids = set(t.corpus_ids)
         examples = []
-        for pair in t.pairs:
-            repeats = p.corpus_repeats if pair.item_id in corpus_ids else 1
+        for pair, repeats in training_pairs(p, t):
             rationale = rationales.get(pair.item_id)
             examples += [_encode_pair(bb, pair, table.of(pair.item_id), rationale)] * repeats
         cfg = train_config(p, p.epochs, p.learning_rate, f"train {direction} {method.name}")
@@ -332,6 +352,20 @@ def trained_dir(p: Params, direction: str, method: Method) -> Path:
         _save_inputs(bb, work)
 
     return cache.step("train", key, build, resumable=True)
+
+
+def recipe_validation_runs(p: Params) -> dict[str, Params]:
+    """Notebook 02's check of the training recipe on the validation split carved from train:
+    the profile's learning rate and epochs beside their neighbours, each `evaluate_on:
+    validation` (SemCORE's identifiers without GSV, T2I: `RECIPE_METHOD`)."""
+    changes = {"profile's setting": {}, "learning rate / 3": {"learning_rate": p.learning_rate / 3},
+               "learning rate × 3": {"learning_rate": p.learning_rate * 3},
+               "epochs / 3": {"epochs": max(1, p.epochs // 3)}}
+    return {name: p.replace(evaluate_on="validation", directions=["t2i"], ablation_directions=["t2i"],
+                            **change) for name, change in changes.items()}
+
+
+RECIPE_METHOD = "wo_gsv"
 
 
 def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
@@ -399,6 +433,27 @@ def decoded(p: Params, direction: str, method: Method, beam: int | None = None) 
 
     work = cache.step("decode", key, build)
     return {q: Ranked(**r) for q, r in cache.read_json(work / "ranked.json").items()}
+
+
+def diagnostics(p: Params, direction: str, method: Method, beam: int | None = None) -> dict:
+    """Whether the trained model of (direction, method) learnt its identifiers
+    (semcore.diagnostics: indexing accuracy, distinct top-1 identifiers over the test queries,
+    their length, final loss per token against a uniform choice, collapsed). Always decoded
+    trie-constrained: methods that decode freely share the model of a constrained one."""
+    beam = beam or p.beam_size
+    model = dataclasses.replace(methods.without_gsv(method), constrained=True)
+    key = cache.key_of(step="diagnostics", decode=decode_key(p, direction, model, beam))
+
+    def build(work: Path) -> None:
+        t, bb = task(p, direction), trained(p, direction, model)
+        decode = lambda queries: _decode(bb, p, direction, model, "corpus", queries, beam, True,  # noqa: E731
+                                         f"index {direction} {method.name} beam {beam}")
+        found = diagnose(t, identifiers(p, direction, model).of, decode, decoded(p, direction, model, beam),
+                         lambda ident: len(prompts.identifier_tokens(bb.tokenizer, ident)),
+                         loss_history(p, direction, model)[-1]["loss"])
+        cache.write_json(work / "diagnostics.json", found.to_dict())
+
+    return cache.read_json(cache.step("diagnostics", key, build) / "diagnostics.json")
 
 
 def timing(p: Params, direction: str, method: Method, stage: str, beam: int | None = None) -> dict:

@@ -50,7 +50,9 @@ def test_every_notebook_writes_its_summary(outputs):
 def test_tables_and_figures_exist(outputs):
     tables = outputs / "outputs" / "tiny" / "tables"
     for stem in ("table1_t2i", "table2_i2t", "table3_ablations_t2i", "table4_backbones", "table5_beam_t2i",
-                 "table5_beam_i2t", "identifier_collisions", "identifier_examples", "decode_scores"):
+                 "table5_beam_i2t", "identifier_collisions", "identifier_examples", "decode_scores",
+                 "model_diagnostics", "ceiling_fraction", "identifier_ceiling", "training_mix",
+                 "recipe_validation"):
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
@@ -121,7 +123,7 @@ def test_training_plan_is_what_the_notebooks_trained(outputs):
     p = config.load(paths.PARAMS / "tiny.yaml")
     steps = launch.training_steps(p)
     verifiers = [s for s in steps if s.func is pipeline.verifier_dir]
-    assert len(steps) - len(verifiers) == len(pipeline.planned_models(p))
+    assert len(steps) - len(verifiers) == len(pipeline.planned_models(p)) + len(pipeline.recipe_validation_runs(p))
     # SemCORE per direction at gsv_k 4 and at k 2 (gsv_k_sweep [2, 4]), each verifier once
     assert sorted((s.args[0].gsv_k, s.args[1]) for s in verifiers) == [(2, "i2t"), (2, "t2i"), (4, "i2t"), (4, "t2i")]
     built = lambda: sorted(d.name for d in (outputs / "cache").glob("*train/*"))

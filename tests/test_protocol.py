@@ -103,3 +103,29 @@ def test_max_queries_is_a_seeded_ordered_sample_that_decoding_keys_on(params, di
         pipeline.train_key(params, direction, semcore)
     assert pipeline.decode_key(params.replace(max_queries=5), direction, semcore, 4) != \
         pipeline.decode_key(params, direction, semcore, 4)
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_validation_experiment_never_sees_the_test_split(params, direction):
+    """evaluate_on: validation evaluates on train images carved out by seed, and no test image,
+    caption or query reaches any of its steps."""
+    val = params.replace(evaluate_on="validation", validation_images=8)
+    test_images = {im.id for im in pipeline.corpus(params).images_in("test")}
+    carved = pipeline.corpus(val)
+    assert not test_images & {im.id for im in carved.images}
+    assert not test_images & {c.image_id for c in carved.captions}
+    evaluated = carved.images_in("test")
+    train_ids = {im.id for im in pipeline.corpus(params).images_in("train")}
+    assert len(evaluated) == 8 and {im.id for im in evaluated} <= train_ids
+    assert len(carved.images_in("train")) == len(train_ids) - 8
+    task = pipeline.task(val, direction)
+    assert not test_images & {p.image_id or p.item_id.split("#")[0] for p in task.pairs}
+    reseeded = pipeline.corpus(val.replace(seed=val.seed + 1)).images_in("test")
+    assert {im.id for im in reseeded} != {im.id for im in evaluated}  # the sample follows the seed
+    assert pipeline.train_key(val, direction, methods.get("semcore")) != \
+        pipeline.train_key(params, direction, methods.get("semcore"))
+
+
+def test_validation_images_out_of_range_is_named(params):
+    with pytest.raises(Exception, match="validation_images"):
+        pipeline.corpus(params.replace(evaluate_on="validation", validation_images=10_000))

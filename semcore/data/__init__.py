@@ -6,14 +6,22 @@ from typing import TYPE_CHECKING
 from semcore.data.captions_jsonl import load_captions_jsonl
 from semcore.data.embedded import render_embedded
 from semcore.data.karpathy import load_karpathy
-from semcore.data.schema import Corpus
+from semcore.data.schema import Corpus, carve_validation
 
 if TYPE_CHECKING:
     from semcore.config import Params
 
 
 def load_corpus(params: Params) -> Corpus:
-    """The corpus params.dataset names, limited to max_train_images / max_test_images."""
+    """The corpus params.dataset names, limited to max_train_images / max_test_images; with
+    `evaluate_on: validation`, the validation experiment carved from its train split."""
+    corpus = _load(params)
+    if params.evaluate_on == "validation":
+        return carve_validation(corpus, params.validation_images, params.seed)
+    return corpus
+
+
+def _load(params: Params) -> Corpus:
     limits = (params.max_train_images, params.max_test_images)
     if params.dataset == "embedded":
         return load_captions_jsonl(render_embedded(params), "embedded", *limits)

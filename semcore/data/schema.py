@@ -84,6 +84,24 @@ def validate(corpus: Corpus) -> None:
             raise DataError(f"{corpus.name}: caption {c.id!r} of image {c.image_id!r} is empty")
 
 
+def carve_validation(corpus: Corpus, n_images: int, seed: int) -> Corpus:
+    """The validation experiment: a seeded sample of `n_images` train images becomes the
+    evaluation split (labelled "test", so the protocol treats them exactly as it treats the test
+    images), the other train images stay train, and the real test and val images are dropped, so
+    that no setting chosen on it has seen a test image, caption or query."""
+    train = corpus.images_in("train")
+    if not 0 < n_images < len(train):
+        raise DataError(f"{corpus.name}: cannot carve {n_images} validation images from "
+                        f"{len(train)} train images (parameter 'validation_images')")
+    picked = {train[i].id for i in np.random.default_rng(seed).choice(len(train), n_images,
+                                                                      replace=False)}
+    split = {im.id: "test" if im.id in picked else "train" for im in train}
+    images = tuple(ImageRecord(im.id, split[im.id], im.path) for im in train)
+    captions = tuple(CaptionRecord(c.id, c.image_id, c.index, c.text, split[c.image_id])
+                     for c in corpus.captions if c.image_id in split)
+    return Corpus(f"{corpus.name} (validation carved from train)", images, captions)
+
+
 def load_rgb(path: Path, size: int) -> np.ndarray:
     """An image file as a size×size×3 uint8 array; a corrupt file is an error naming it."""
     try:
