@@ -72,7 +72,7 @@ for direction in p.ablation_directions:
 t4_sweep = sweeps.load(p.table4_sweep)
 t4 = sweeps.collect(t4_sweep, p.profile)
 t4 = t4[t4["direction"] == "t2i"].reset_index(drop=True)
-t4["method"] = [paper.BACKBONE_LABELS[b] for b in t4["backbone"]]
+t4["method"] = [paper.BACKBONE_LABELS[b] for b in t4.get("backbone", [p.backbone] * len(t4))]
 settings = [k for k in t4_sweep.varied() if k != "backbone"]
 t4 = paper.side_by_side(t4[["method", *settings, "R@1", "R@5", "R@10", "rSum", "queries"]],
                         "table4", "Flickr30K")

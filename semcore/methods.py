@@ -20,14 +20,22 @@ class Method:
     use_global: bool = True  # SID: prefix the global (cluster) ID
     dedup: bool = True  # SID: drop keywords that repeat the cluster's top c-TF-IDF words
     rationale: bool = False  # SSI: the item's rationale follows its identifier in the target
+    lexical_length: int = 0  # SID: keywords in the lexical ID (0: the profile's lexical_length)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def in_words(self) -> bool:
+        """Whether its identifiers are caption words (a text score against a query means
+        something: the identifier ceiling of notebook 01)."""
+        return self.scheme in ("sid", "ssi", "string", "semantic")
+
     def training_key(self) -> dict:
         """What determines the trained model (decoding switches and GSV do not)."""
         return {"scheme": self.scheme, "collisions": self.collisions,
-                "use_global": self.use_global, "dedup": self.dedup, "rationale": self.rationale}
+                "use_global": self.use_global, "dedup": self.dedup, "rationale": self.rationale,
+                "lexical_length": self.lexical_length}
 
 
 METHODS: dict[str, Method] = {m.name: m for m in [
@@ -41,6 +49,11 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("ssi_no_rationale", "SSI w/o rationale", "ssi", collisions="suffix"),
     Method("semcore", "SemCORE", "sid", gsv=True),
     Method("wo_gsv", "w/o GSV", "sid", collisions="suffix"),
+    # Beyond the paper: an identifier's own ceiling (notebook 01) rises with every query word it
+    # keeps, so 8 lexical keywords (twice the paper's 4) and no deduplication (the words it
+    # removes are ones a query shares with the item's text); no GSV: compare with w/o GSV.
+    Method("sid_long", "Long SID (8 keywords, no dedup; ours)", "sid", collisions="suffix",
+           dedup=False, lexical_length=8),
     Method("wo_sid", "w/o SID", "sid_anonymous", gsv=True),
     Method("wo_global_id", "w/o global ID", "sid", gsv=True, use_global=False),
     Method("wo_deduplication", "w/o deduplication", "sid", gsv=True, dedup=False),

@@ -193,7 +193,7 @@ def identifiers(p: Params, direction: str, method: Method) -> IdentifierTable:
         inputs = IdentifierInputs(ids, texts, encode_texts(texts), vectors)
         opts = IdentifierOptions(
             cluster_size=p.cluster_size, cluster_size_meaning=p.cluster_size_meaning,
-            lexical_length=p.lexical_length, dedup_top_n=p.dedup_top_n,
+            lexical_length=method.lexical_length or p.lexical_length, dedup_top_n=p.dedup_top_n,
             global_id_style=p.global_id_style, global_id_words=p.global_id_words,
             use_global=method.use_global, dedup=method.dedup, collisions=method.collisions,
             seed=p.seed)

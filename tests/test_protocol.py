@@ -129,3 +129,13 @@ def test_validation_experiment_never_sees_the_test_split(params, direction):
 def test_validation_images_out_of_range_is_named(params):
     with pytest.raises(Exception, match="validation_images"):
         pipeline.corpus(params.replace(evaluate_on="validation", validation_images=10_000))
+
+
+def test_long_sid_uses_its_own_lexical_length(params):
+    """sid_long overrides the profile's lexical_length (and keeps every keyword): its identifiers
+    are longer than the faithful SID's and its model is a different training step."""
+    faithful, long = methods.get("wo_gsv"), methods.get("sid_long")
+    words = lambda m: sum(len(i.split()) for i in pipeline.identifiers(params, "t2i", m).identifiers)  # noqa: E731
+    assert params.lexical_length < long.lexical_length
+    assert words(long) > words(faithful)
+    assert pipeline.train_key(params, "t2i", long) != pipeline.train_key(params, "t2i", faithful)
