@@ -35,7 +35,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: setup reproduce notebooks sweep train test bench data status clean
+.PHONY: setup reproduce notebooks sweep train test bench data status clean readme check-readme
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -127,6 +127,13 @@ bench: $(STAMP)  ## benchmarks that print their figures (trie, decoding, smol de
 
 data: $(STAMP)  ## download, verify, unpack DATASET=flickr30k|coco into data/ (needs internet)
 	$(BIN)/python -m semcore.data.download $(DATASET) --root data $(foreach f,$(FROM),--from-archive $(f))
+
+# The README's results block is generated from the tables of PROFILE's last run (semcore/results.py).
+readme: | $(STAMP)  ## copy PROFILE's results (outputs/PROFILE/RESULTS.md, from its tables) into README.md
+	$(BIN)/python -m semcore.results --profile $(PROFILE)
+
+check-readme: | $(STAMP)  ## fail if README.md's results block is not PROFILE's last run
+	$(BIN)/python -m semcore.results --profile $(PROFILE) --check
 
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done

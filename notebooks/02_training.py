@@ -42,7 +42,7 @@ mix
 # the place of the test images, their captions become the queries, and the test split is dropped
 # from every step), never on test. The rows: SemCORE's identifiers without GSV (T2I), trained
 # with the profile's setting and with its neighbours. The profile's setting should be the best
-# row or within the noise of it (one query is 100 / queries points of R@1).
+# row or within the noise of it: R@1 lo and hi bound its 95 % bootstrap interval over queries.
 
 # %%
 from semcore import methods
@@ -51,7 +51,7 @@ sid = methods.get(pipeline.RECIPE_METHOD)
 validation = pd.DataFrame([
     {"setting": name, "learning rate": q.learning_rate, "epochs": q.epochs,
      "queries": len(pipeline.task(q, "t2i").queries),
-     **{k: v for k, v in pipeline.evaluate(q, "t2i", sid).items() if k.startswith("R@")},
+     **{k: v for k, v in pipeline.evaluate(q, "t2i", sid).items() if k in ("R@1", "R@1 lo", "R@1 hi", "R@5", "R@10")},
      "final loss/token": round(pipeline.loss_history(q, "t2i", sid)[-1]["loss"], 3)}
     for name, q in pipeline.recipe_validation_runs(p).items()])
 report.write_table(validation, notebook.out_dir(p, "tables") / "recipe_validation",

@@ -9,23 +9,64 @@
 profile = "embedded"
 overrides = {}
 
+# %% [markdown]
+# Tables 1–3 give each R@K with its 95 % interval (a percentile bootstrap over the test queries,
+# `semcore.stats`): with n queries one query is 100/n points, so rows closer than their intervals
+# may differ by chance. "R@1 vs SemCORE" is a row's R@1 minus the SemCORE row's on the same
+# queries, with the interval of a paired bootstrap (both runs resampled at the same queries);
+# `*` marks an interval that excludes 0. The CSV files hold the bounds as numbers ("R@1 lo",
+# "R@1 hi", ...) and the difference's two-sided bootstrap p-value.
+
 # %%
+import math
+
 import pandas as pd
 
-from semcore import methods, notebook, paper, pipeline, report
+from semcore import methods, notebook, paper, pipeline, report, stats
 from semcore import sweep as sweeps
 
 p = notebook.setup(globals())
 tables = notebook.out_dir(p, "tables")
 where = (f"Ours: {p.profile} profile ({pipeline.corpus(p).name} data), backbone {p.backbone}, "
          f"beam {p.beam_size}, GSV k={p.gsv_k}")
+intervals = (f"R@K [95 % percentile bootstrap interval over the queries, B = {stats.B}]; "
+             "R@1 vs SemCORE: difference to the SemCORE row in R@1 points [95 % interval of a paired "
+             "bootstrap over the same queries], * where it excludes 0")
+VS = "R@1 vs SemCORE"
+KS = [f"R@{k}" for k in pipeline.KS]
 
 
-def results(direction: str, names: list[str], beam: int | None = None, dense: bool = False) -> pd.DataFrame:
-    rows = [pipeline.evaluate(p, direction, methods.get(n), beam) for n in names]
-    rows += [pipeline.evaluate_dense(p, direction)] if dense else []
+def versus(r1_hits: list[bool], reference: list[bool] | None) -> dict:
+    """R@1 minus the SemCORE row's on the same queries (paired bootstrap); empty for SemCORE."""
+    d = (stats.paired_difference(r1_hits, reference, seed=p.seed) if reference is not None
+         else stats.Difference(*[math.nan] * 4))
+    return {VS: d.diff, f"{VS} lo": d.lo, f"{VS} hi": d.hi, f"{VS} p": d.p}
+
+
+def results(direction: str, names: list[str], dense: bool = False) -> pd.DataFrame:
+    """Our rows: each R@K with its interval bounds, and R@1 against the table's SemCORE row."""
+    runs = [(pipeline.evaluate(p, direction, m), pipeline.hits(p, direction, m)[1])
+            for m in map(methods.get, names)]
+    if dense:
+        runs.append((pipeline.evaluate_dense(p, direction), pipeline.dense_hits(p, direction)[1]))
+    semcore = dict((row["method"], r1_hits) for row, r1_hits in runs).get("semcore")
+    rows = [{**row, **versus(r1_hits, None if row["method"] == "semcore" else semcore)}
+            for row, r1_hits in runs]
     df = pd.DataFrame(rows).drop(columns="method").rename(columns={"label": "method"})
-    return df[["method", "R@1", "R@5", "R@10", "rSum", "queries"]]
+    return df[["method", *[f"{r}{end}" for r in KS for end in ("", " lo", " hi")], "rSum", "queries",
+               VS, f"{VS} lo", f"{VS} hi", f"{VS} p"]]
+
+
+def shown(df: pd.DataFrame) -> pd.DataFrame:
+    """What the md and tex files show: each R@K and the difference with its interval in one cell."""
+    out = df[[c for c in df.columns if not c.endswith((" lo", " hi", " p"))]].copy()
+    for r in KS:
+        out[r] = [f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in zip(df[r], df[f"{r} lo"], df[f"{r} hi"])]
+    differences = map(stats.Difference, df[VS], df[f"{VS} lo"], df[f"{VS} hi"], df[f"{VS} p"])
+    out[VS] = ["" if math.isnan(d.diff) else
+               f"{d.diff:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]" + (" *" if d.significant else "")
+               for d in differences]
+    return out
 
 
 # %% [markdown]
@@ -35,8 +76,9 @@ def results(direction: str, names: list[str], beam: int | None = None, dense: bo
 if "t2i" in p.directions:
     t1 = paper.side_by_side(results("t2i", p.table1_methods), "table1", "Flickr30K")
     report.write_table(t1, tables / "table1_t2i",
-                       f"Table 1: text-to-image R@K. {where}; paper: Flickr30K 1K test, InternVL2.5-1B.")
-    display(t1)
+                       f"Table 1: text-to-image R@K. {where}; {intervals}; paper: Flickr30K 1K test, "
+                       f"InternVL2.5-1B.", shown(t1))
+    display(shown(t1))
 
 # %% [markdown]
 # ## Table 2 — image-to-text
@@ -48,8 +90,8 @@ if "i2t" in p.directions:
                        f"Table 2: image-to-text R@K (an image's rank is the best rank of its five "
                        f"captions). {where}; the dense row is linear heads over the frozen DINOv2-S "
                        f"and MiniLM encoders trained on the train split's pairs in this run; "
-                       f"paper: Flickr30K 1K test.")
-    display(t2)
+                       f"{intervals}; paper: Flickr30K 1K test.", shown(t2))
+    display(shown(t2))
 
 # %% [markdown]
 # ## Table 3 — ablations (the paper reports T2I on Flickr30K; `ablation_directions`)
@@ -58,8 +100,9 @@ if "i2t" in p.directions:
 for direction in p.ablation_directions:
     t3 = paper.side_by_side(results(direction, p.table3_ablations), "table3", "Flickr30K")
     report.write_table(t3, tables / f"table3_ablations_{direction}",
-                       f"Table 3: ablations, {direction.upper()}. {where}; paper: Flickr30K T2I.")
-    display(t3)
+                       f"Table 3: ablations, {direction.upper()}. {where}; {intervals}; paper: "
+                       f"Flickr30K T2I.", shown(t3))
+    display(shown(t3))
 
 # %% [markdown]
 # ## Table 4 — backbone and fine-tuning (T2I)

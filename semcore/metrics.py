@@ -46,17 +46,25 @@ def ranks(rankings: Mapping[str, list[str]],
     return out
 
 
-def recall_at_k(rankings: Mapping[str, list[str]], qrels: Mapping[str, Iterable[str]],
-                ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """{"R@k": percent for k in ks, "rSum": sum of those, "queries": n}."""
+def hits(rankings: Mapping[str, list[str]], qrels: Mapping[str, Iterable[str]],
+         ks: tuple[int, ...] = (1, 5, 10)) -> dict[int, list[bool]]:
+    """{k: whether each query's rank is ≤ k}, queries in sorted id order: the per-query terms
+    whose mean is R@k, so that two runs on the same queries line up (semcore.stats)."""
     if not ks or any(k < 1 for k in ks):
         raise ValueError(f"ks must be positive cut-offs, got {ks}")
     found = ranks(rankings, qrels)
     if not found:
         raise ValueError("no queries to evaluate")
-    n = len(found)
-    out: dict[str, float] = {
-        f"R@{k}": 100.0 * sum(r is not None and r <= k for r in found.values()) / n for k in ks}
+    order = sorted(found)
+    return {k: [found[q] is not None and found[q] <= k for q in order] for k in ks}
+
+
+def recall_at_k(rankings: Mapping[str, list[str]], qrels: Mapping[str, Iterable[str]],
+                ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """{"R@k": percent for k in ks, "rSum": sum of those, "queries": n}."""
+    per_query = hits(rankings, qrels, ks)
+    n = len(per_query[ks[0]])
+    out: dict[str, float] = {f"R@{k}": 100.0 * sum(h) / n for k, h in per_query.items()}
     out["rSum"] = sum(out[f"R@{k}"] for k in ks)
     out["queries"] = n
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, captioning, ceiling, gsv, methods, metrics, prompts
+from semcore import cache, captioning, ceiling, gsv, methods, metrics, prompts, stats
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -588,17 +588,36 @@ def qrels(p: Params, direction: str) -> dict[str, set[str]]:
     return {q.id: set(q.relevant) for q in task(p, direction).queries}
 
 
+KS = (1, 5, 10)  # the R@K cut-offs every table reports
+
+
 def _scores(final: dict[str, list[str]], relevant: dict[str, set[str]]) -> dict:
     scores = metrics.recall_at_k(final, relevant, ks=(1, 5))
     scores["R@10"] = metrics.recall_at_k(final, relevant, ks=(10,))["R@10"]
     return scores
 
 
+def _with_intervals(p: Params, final: dict[str, list[str]], relevant: dict[str, set[str]]) -> dict:
+    """_scores plus "R@K lo" and "R@K hi": each R@K's 95 % bootstrap interval over the queries
+    (semcore.stats, seeded with p.seed), so a table shows which differences are more than chance."""
+    scores = _scores(final, relevant)
+    for k, per_query in metrics.hits(final, relevant, KS).items():
+        _, scores[f"R@{k} lo"], scores[f"R@{k} hi"] = stats.interval(per_query, seed=p.seed)
+    return scores
+
+
 def evaluate(p: Params, direction: str, method: Method, beam: int | None = None) -> dict:
-    """R@1/5/10 and rSum of one run, from its final rankings. rSum is the paper's: R@1 + R@5."""
-    scores = _scores(rankings(p, direction, method, beam), qrels(p, direction))
+    """R@1/5/10 with 95 % intervals, and rSum of one run, from its final rankings. rSum is the
+    paper's: R@1 + R@5."""
+    scores = _with_intervals(p, rankings(p, direction, method, beam), qrels(p, direction))
     return {"direction": direction, "method": method.name, "label": method.label,
             "beam": beam or p.beam_size, **scores}
+
+
+def hits(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[int, list[bool]]:
+    """{K: whether each test query (sorted ids) has a correct item in the run's top K}, K in
+    1, 5, 10: what semcore.stats needs to compare two runs on the same queries."""
+    return metrics.hits(rankings(p, direction, method, beam), qrels(p, direction), KS)
 
 
 # --- the dense two-tower baseline (Table 2) ------------------------------------------------------
@@ -640,8 +659,13 @@ def dense_rankings(p: Params, direction: str) -> dict[str, list[str]]:
 
 
 def evaluate_dense(p: Params, direction: str) -> dict:
-    scores = _scores(dense_rankings(p, direction), qrels(p, direction))
+    scores = _with_intervals(p, dense_rankings(p, direction), qrels(p, direction))
     return {"direction": direction, "method": "dense", "label": DENSE_LABEL, **scores}
+
+
+def dense_hits(p: Params, direction: str) -> dict[int, list[bool]]:
+    """hits() of the dense baseline."""
+    return metrics.hits(dense_rankings(p, direction), qrels(p, direction), KS)
 
 
 # --- the identifier ceiling (no model: what a perfect generator of an identifier could reach) ----

@@ -64,14 +64,17 @@ def latex_table(df: pd.DataFrame, caption: str) -> str:
                       r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
 
 
-def write_table(df: pd.DataFrame, stem: Path, caption: str) -> None:
-    """stem.csv (full precision), stem.md (caption line, then the table) and stem.tex."""
+def write_table(df: pd.DataFrame, stem: Path, caption: str, shown: pd.DataFrame | None = None) -> None:
+    """stem.csv (full precision), stem.md (caption line, then the table) and stem.tex. md and
+    tex show `shown` when given (e.g. a value and its interval in one cell), so that the CSV
+    keeps one number per column."""
     stem = Path(stem)
+    shown = df if shown is None else shown
     cache.atomic_write_text(stem.with_name(stem.name + ".csv"),
                             df.to_csv(index=False, lineterminator="\n"))
     cache.atomic_write_text(stem.with_name(stem.name + ".md"),
-                            f"{' '.join(caption.split())}\n\n{markdown_table(df)}\n")
-    cache.atomic_write_text(stem.with_name(stem.name + ".tex"), latex_table(df, caption))
+                            f"{' '.join(caption.split())}\n\n{markdown_table(shown)}\n")
+    cache.atomic_write_text(stem.with_name(stem.name + ".tex"), latex_table(shown, caption))
 
 
 # --- figures --------------------------------------------------------------------------------------

@@ -91,6 +91,14 @@ def test_write_table_writes_three_files_with_caption(tmp_path):
     assert pd.read_csv(tmp_path / "t.csv")["R@1"].iloc[0] == 69.04
 
 
+def test_write_table_shows_another_frame_but_keeps_numbers_in_csv(tmp_path):
+    shown = TABLE.assign(**{"R@1": ["69.0 [60.1, 77.5]", ""]})
+    report.write_table(TABLE.assign(**{"R@1 lo": [60.1, None]}), tmp_path / "t", "c", shown=shown)
+    assert "69.0 [60.1, 77.5]" in (tmp_path / "t.md").read_text()
+    assert "69.0 [60.1, 77.5]" in (tmp_path / "t.tex").read_text()
+    assert list(pd.read_csv(tmp_path / "t.csv").columns) == ["method", "R@1", "queries", "R@1 lo"]
+
+
 def test_write_table_is_byte_identical(tmp_path):
     for name in ("a", "b"):
         report.write_table(TABLE.copy(), tmp_path / name, "caption")

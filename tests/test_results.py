@@ -1,0 +1,41 @@
+"""The README's results block is generated from a run's tables and checked against them."""
+from pathlib import Path
+
+import pytest
+
+from semcore import results
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SEMCORE_OUTPUTS", str(tmp_path / "outputs"))
+    tables = tmp_path / "outputs" / "demo" / "tables"
+    tables.mkdir(parents=True)
+    for _, stem in results.TABLES:
+        (tables / f"{stem}.md").write_text(f"caption of {stem}\n\n| R@1 |\n|---|\n| 1.0 |\n")
+    start, end = results.markers("demo")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{start}\nstale numbers\n{end}\nafter\n")
+    return tmp_path
+
+
+def test_block_is_spliced_between_the_markers_only(run: Path) -> None:
+    readme = run / "README.md"
+    assert results.main(["--profile", "demo", "--readme", str(readme), "--check"]) == 1
+    assert results.main(["--profile", "demo", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "stale numbers" not in text and text.startswith("# title\n\nbefore\n") and text.endswith("after\n")
+    for heading, stem in results.TABLES:
+        assert f"#### {heading}" in text and f"caption of {stem}" in text
+    assert (run / "outputs" / "demo" / "RESULTS.md").read_text() in text
+    assert results.main(["--profile", "demo", "--readme", str(readme), "--check"]) == 0
+    (run / "outputs" / "demo" / "tables" / "table1_t2i.md").write_text("caption\n\n| R@1 |\n|---|\n| 2.0 |\n")
+    assert results.main(["--profile", "demo", "--readme", str(readme), "--check"]) == 1
+
+
+def test_missing_table_and_markers_are_named(run: Path) -> None:
+    (run / "outputs" / "demo" / "tables" / "model_diagnostics.md").unlink()
+    with pytest.raises(FileNotFoundError, match="model_diagnostics.md"):
+        results.assemble("demo")
+    with pytest.raises(ValueError, match="results:demo"):
+        results.splice("no markers here", "demo", "block")
