@@ -33,9 +33,10 @@ the search itself, so they also decide which hypotheses the beams keep, not only
 by `(cur_len + 1 - decoder_prompt_len) ** length_penalty`, `cur_len` being the width before the
 end token is appended and `decoder_prompt_len` the full prompt width (running beams stay ranked
 by their sums; `early_stopping=True` still ends the search once `num_beams` hypotheses finished,
-so with a narrow beam a longer identifier that would rank higher can be missed). "renormalized" has the processor replace the allowed tokens' log-probabilities
-by a log_softmax over the allowed set (all -inf rows are left as they are, no NaN), so a finished
-beam's sum is log P(identifier | the identifiers in the trie).
+so with a narrow beam a longer identifier that would rank higher can be missed). "renormalized"
+has the processor replace the allowed tokens' log-probabilities by a log_softmax over the
+allowed set (all -inf rows are left as they are, no NaN), so a finished beam's sum is
+log P(identifier | the identifiers in the trie).
 """
 from __future__ import annotations
 

@@ -354,6 +354,9 @@ def trained_dir(p: Params, direction: str, method: Method) -> Path:
     return cache.step("train", key, build, resumable=True)
 
 
+RECIPE_METHOD = "wo_gsv"  # notebook 02's recipe check: SemCORE's identifiers without GSV
+
+
 def recipe_validation_runs(p: Params) -> dict[str, Params]:
     """Notebook 02's check of the training recipe on the validation split carved from train:
     the profile's learning rate and epochs beside their neighbours, each `evaluate_on:
@@ -363,9 +366,6 @@ def recipe_validation_runs(p: Params) -> dict[str, Params]:
                "epochs / 3": {"epochs": max(1, p.epochs // 3)}}
     return {name: p.replace(evaluate_on="validation", directions=["t2i"], ablation_directions=["t2i"],
                             **change) for name, change in changes.items()}
-
-
-RECIPE_METHOD = "wo_gsv"
 
 
 def loss_history(p: Params, direction: str, method: Method) -> list[dict]:
@@ -412,7 +412,8 @@ def _decode(bb: Backbone, p: Params, direction: str, method: Method, items: str,
 
 def decode_key(p: Params, direction: str, method: Method, beam: int) -> str:
     return cache.key_of(step="decode", train=train_key(p, direction, method), beam=beam,
-                        constrained=method.constrained, decode_score=p.decode_score,
+                        constrained=method.constrained,
+                        decode_score=p.decode_score if method.constrained else None,
                         match=None if method.constrained else method.match, max_queries=p.max_queries)
 
 
@@ -693,7 +694,7 @@ def _ceiling(p: Params, direction: str, key: str, scorer: str, item_text) -> dic
     def build(work: Path) -> None:
         t = task(p, direction)
         ranked = ceiling.rankings(t, item_text(t), scorer, p.seed)
-        scores = _scores(ranked, {q.id: set(q.relevant) for q in t.queries})
+        scores = _scores(ranked, qrels(p, direction))
         cache.write_json(work / "scores.json", {"direction": direction, "scorer": scorer, **scores})
 
     return cache.read_json(cache.step("ceiling", key, build) / "scores.json")

@@ -149,8 +149,8 @@ def test_profile_values_match_the_search_and_a_bad_one_names_the_key(tmp_path):
 
 
 def test_decode_score_keys_decoding_and_gsv_but_not_training(tmp_path_factory):
-    """The three scores share one trained model; decoding, GSV candidates and the verifier
-    trained on them are keyed on the score."""
+    """The three scores share one trained model; constrained decoding, GSV candidates and the
+    verifier trained on them are keyed on the score, free decoding is not."""
     from semcore import methods, pipeline
 
     with pytest.MonkeyPatch.context() as mp:
@@ -163,6 +163,8 @@ def test_decode_score_keys_decoding_and_gsv_but_not_training(tmp_path_factory):
                     lambda q: pipeline.candidates_key(q, "t2i", semcore),
                     lambda q: pipeline.verifier_key(q, "t2i", semcore)):
             assert key(p) != key(other)
+        free = methods.get("wo_constrained_decoding")  # free decoding never uses the score
+        assert pipeline.decode_key(p, "t2i", free, 4) == pipeline.decode_key(other, "t2i", free, 4)
 
 
 def test_decode_constrained_passes_the_score_through():
