@@ -10,6 +10,7 @@ the others then find it complete.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import fcntl
 import hashlib
@@ -28,19 +29,69 @@ MARKER = "COMPLETE"
 WAIT_SECONDS = 2.0  # how often a non-zero rank looks for rank 0's result
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of every source file of the package: changing the code invalidates results."""
+PACKAGE = Path(__file__).resolve().parent
+STEPS_MODULE = "semcore.pipeline"  # the cached chain: its import closure keys every step
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of a semcore module (a package's __init__.py), None outside semcore."""
+    if module != "semcore" and not module.startswith("semcore."):
+        return None
+    base = PACKAGE.parent.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(module: str, source: Path) -> set[str]:
+    """The semcore modules a source file imports anywhere (also inside functions), with the
+    packages above them (importing semcore.a.b runs semcore/a/__init__.py)."""
+    found: set[str] = set()
+    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names = [base] + [f"{base}.{a.name}" for a in node.names]  # `from pkg import module`
+        for name in names:
+            parts = name.split(".")
+            found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return {m for m in found if _module_file(m) is not None}
+
+
+@lru_cache(maxsize=None)
+def import_closure(module: str) -> tuple[str, ...]:
+    """Every semcore module `module` imports, directly or not, itself included (sorted)."""
+    seen, todo = set(), [module]
+    while todo:
+        current = todo.pop()
+        if current in seen or _module_file(current) is None:
+            continue
+        seen.add(current)
+        todo += sorted(_imports(current, _module_file(current)) - seen)
+    return tuple(sorted(seen))
+
+
+@lru_cache(maxsize=None)
+def code_version(module: str = STEPS_MODULE) -> str:
+    """Hash of the source of `module`'s import closure inside semcore: a step's result changes
+    only when code it runs changes, so editing a report or a figure label re-uses every trained
+    model while editing training retrains."""
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for source in sorted(package.rglob("*.py")):
-        digest.update(str(source.relative_to(package)).encode())
-        digest.update(source.read_bytes())
+    for name in import_closure(module):
+        digest.update(name.encode())
+        digest.update(_module_file(name).read_bytes())
     return digest.hexdigest()[:16]
 
 
 def key_of(**parts: Any) -> str:
-    """A stable hash of JSON-able parts plus the code version."""
+    """A stable hash of JSON-able parts plus the code version of the cached chain."""
     blob = json.dumps({"code": code_version(), **parts}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -64,10 +64,11 @@ class Params:
     text_encoder: Literal["all-MiniLM-L6-v2"] = "all-MiniLM-L6-v2"
 
     # --- backbone and training (paper §3.4, appendix A.1) ------------------------------
-    # tiny: random InternVL from config classes (tests, embedded default); smol: SmolLM2-135M
-    # + frozen DINOv2 features + trained projector (CPU); internvl2_5-*: the paper's backbones,
-    # native transformers InternVL checkpoints from backbone_path (GPU).
-    backbone: Literal["tiny", "smol", "internvl2_5-1b", "internvl2_5-2b", "internvl2_5-4b",
+    # tiny: random InternVL from config classes (tests, embedded default); scratch: a small
+    # Llama (tiny_hidden × tiny_layers) from scratch over frozen DINOv2 features (fast, real
+    # photos on CPU); smol: SmolLM2-135M + frozen DINOv2 features + trained projector (CPU);
+    # internvl2_5-*: the paper's backbones, native InternVL checkpoints from backbone_path (GPU).
+    backbone: Literal["tiny", "scratch", "smol", "internvl2_5-1b", "internvl2_5-2b", "internvl2_5-4b",
                       "internvl2_5-8b"] = "tiny"
     backbone_path: str = ""  # InternVL: hub id or folder of a native (model_type internvl) checkpoint
     finetune: Literal["full", "lora"] = "full"  # paper: 1B/2B full, 4B/8B LoRA
@@ -95,8 +96,13 @@ class Params:
     # identifier score in beam search: "sum" is eq. 1 (the paper's); the others are compared in notebook 03
     decode_score: Literal["sum", "length_normalized", "renormalized"] = "sum"
     gsv_k: int = 10
+    # how the verifier scores its candidates (semcore.gsv): "listwise" is the paper's lettered
+    # prompt; "listwise_permuted" averages it over cyclic shifts; "pointwise" asks yes/no per candidate
+    gsv_format: Literal["listwise", "listwise_permuted", "pointwise"] = "listwise"
+    gsv_show_source: bool = False  # T2I: show each candidate's own source text (never a query)
+    gsv_decode_weight: float = 0.0  # re-rank by verifier + this × decoding score (0: paper, verifier alone)
     gsv_epochs: int = 3
-    gsv_train_queries: int = 400  # train-split queries whose candidates become GSV examples
+    gsv_train_queries: int = 400  # train-split queries whose candidates become GSV examples (0: all)
     gsv_k_sweep: list[int] = field(default_factory=lambda: [3, 5, 10])  # notebook 04: R@K vs k
 
     # --- what the report notebooks run ------------------------------------------------
@@ -151,7 +157,7 @@ _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "clu
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
              "caption_max_tokens", "lora_rank", "lora_alpha", "jobs", "validation_images")
 _NON_NEGATIVE = ("caption_epochs", "max_train_images", "max_test_images", "max_queries", "dedup_top_n", "gsv_epochs",
-                 "gsv_train_queries", "heldout_caption_index", "seed")
+                 "gsv_train_queries", "heldout_caption_index", "seed", "gsv_decode_weight")
 DIRECTIONS = ("t2i", "i2t")
 
 

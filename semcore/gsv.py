@@ -2,18 +2,31 @@
 
 1. Candidate aggregation: the top-k items of constrained decoding; a candidate group (items
    sharing an identifier) is never split, so a group straddling k is kept whole (≤ 26).
-2. Verification prompt: each candidate with its lexical ID, then the query, then the
-   instruction (prompts.gsv_t2i / gsv_i2t). Candidates are shown in a seeded random order
-   per query, so their position carries no information about the answer.
-3. Discrimination: one forward pass gives the verifier's log-probability of each candidate's
-   letter; the candidates are re-ranked by it (the selected one first) and the items after
-   the top-k keep their generative order.
+2. Verification, in one of three formats (`gsv_format`):
+   - `listwise`, the paper's: every candidate with its lexical ID under a letter, then the query
+     and the instruction to select the best match; a candidate's score is the log-probability
+     of its letter. A small verifier learns a prior over letters as easily as a comparison
+     (notebook 04 shows accuracy by the letter the answer was shown at).
+   - `listwise_permuted`: the same prompt under every cyclic shift of the candidates; a
+     candidate's score is the mean log-probability of its letter over the shifts, so each
+     candidate is scored at every position once and a letter prior cancels out (k forward
+     passes per query instead of one).
+   - `pointwise`: one prompt per candidate (it, then the query, then "match:"), scored by the
+     log-odds of " yes" against " no"; no letters, so no letter prior.
+   Candidates are shown in a seeded random order of the candidate set (the same set gives the
+   same order, whatever order decoding returned it in).
+3. Discrimination: the top-k are re-ranked by their scores (the best first), optionally plus a
+   weight × their decoding score (`gsv_decode_weight`; 0, the paper's, trusts the verifier
+   alone); the items after the top-k keep their generative order.
 Training examples come from the retrieval model's own candidates on train-split queries (the
-positive plus the hard negatives it actually retrieved; a missed positive replaces the last).
+positive plus the hard negatives it actually retrieved; a missed positive replaces the last),
+with the answer's letter balanced over positions (listwise) or matches and non-matches
+balanced (pointwise).
 """
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 import torch
@@ -21,9 +34,12 @@ from tqdm import tqdm
 
 from semcore.identifiers.base import IdentifierTable
 from semcore.models import Backbone
-from semcore.prompts import LABELS, Encoded, gsv_i2t, gsv_t2i, label_token_ids
+from semcore.prompts import (LABELS, Encoded, gsv_i2t, gsv_pair_i2t, gsv_pair_t2i, gsv_t2i,
+                             label_token_ids, verdict_token_ids)
 from semcore.protocol import Query, Task
 from semcore.retrieval import Ranked, left_padded
+
+FORMATS = ("listwise", "listwise_permuted", "pointwise")
 
 
 def candidates(ranked: Ranked, k: int) -> list[str]:
@@ -44,63 +60,162 @@ def presentation_order(query_id: str, n: int, seed: int) -> list[int]:
 
 
 def shown_candidates(query_id: str, ranked: Ranked, k: int, seed: int) -> list[str]:
-    """The top-k candidates in the order the verifier sees them."""
-    cands = candidates(ranked, k)
-    return [cands[i] for i in presentation_order(query_id, len(cands), seed)]
+    """The top-k candidates in the order the verifier sees them: a seeded shuffle of the
+    candidate set, so it does not depend on the order decoding returned them in."""
+    return shuffled(query_id, candidates(ranked, k), seed)
+
+
+def shuffled(query_id: str, items: list[str], seed: int) -> list[str]:
+    """`items` in the query's seeded presentation order, a function of the set alone."""
+    items = sorted(items)
+    return [items[i] for i in presentation_order(query_id, len(items), seed)]
 
 
 def prompt(bb: Backbone, task: Task, table: IdentifierTable, query: Query, shown: list[str],
-           answer: int | None = None) -> Encoded:
-    """The verification prompt for one query and its candidates in presentation order."""
+           answer: int | None = None, show_source: bool = False) -> Encoded:
+    """The listwise verification prompt for one query and its candidates in presentation order."""
     if task.direction == "t2i":
-        return gsv_t2i(bb, query.text, [(i, table.lexical(i)) for i in shown], answer)
+        return gsv_t2i(bb, query.text, [(i, _lexical(task, table, i, show_source)) for i in shown],
+                       answer)
     return gsv_i2t(bb, query.image_id,
                    [(task.item(i).source_text, table.lexical(i)) for i in shown], answer)
 
 
+def pair_prompt(bb: Backbone, task: Task, table: IdentifierTable, query: Query, item: str,
+                answer: bool | None = None, show_source: bool = False) -> Encoded:
+    """The pointwise verification prompt for one query and one candidate."""
+    if task.direction == "t2i":
+        source = task.item(item).source_text if show_source else None
+        return gsv_pair_t2i(bb, query.text, (item, table.lexical(item), source), answer)
+    return gsv_pair_i2t(bb, query.image_id, (task.item(item).source_text, table.lexical(item)),
+                        answer)
+
+
+def _lexical(task: Task, table: IdentifierTable, item: str, show_source: bool) -> str:
+    """A T2I candidate's text in the listwise prompt: its lexical ID, and with `show_source`
+    the item's own source text (its held-out caption, never a test query)."""
+    lexical = table.lexical(item)
+    return f"{lexical} ({task.item(item).source_text})" if show_source else lexical
+
+
 def training_examples(bb: Backbone, task: Task, table: IdentifierTable,
-                      train_queries: list[Query], ranked: dict[str, Ranked], k: int,
-                      seed: int) -> list[Encoded]:
-    """One example per train query: its retrieved candidates with the positive among them."""
+                      train_queries: list[Query], ranked: dict[str, Ranked], k: int, seed: int,
+                      fmt: str = "listwise", show_source: bool = False) -> list[Encoded]:
+    """Examples from each train query's retrieved candidates with the positive among them.
+
+    Listwise formats: one prompt per query, the answer's position cycling over the positions
+    (query i puts it at i mod n) so every letter is the answer equally often. Pointwise: the
+    positive and the two best-ranked negatives, the positive twice, so " yes" and " no" are
+    equally frequent."""
+    check_format(fmt)
     examples = []
-    for q in train_queries:
+    for number, q in enumerate(train_queries):
         cands = candidates(ranked[q.id], k)
         if not any(c in q.relevant for c in cands):
             positive = sorted(q.relevant)[0]
             cands = (cands[:-1] if len(cands) >= k else cands) + [positive]
         if len(cands) < 2:
             continue  # nothing to choose between
-        shown = [cands[i] for i in presentation_order(q.id, len(cands), seed)]
-        answer = next(j for j, c in enumerate(shown) if c in q.relevant)
-        examples.append(prompt(bb, task, table, q, shown, answer))
+        positive = next(c for c in cands if c in q.relevant)
+        if fmt == "pointwise":
+            negatives = [c for c in cands if c not in q.relevant][:2]
+            examples += [pair_prompt(bb, task, table, q, positive, True, show_source)] * len(negatives)
+            examples += [pair_prompt(bb, task, table, q, c, False, show_source) for c in negatives]
+            continue
+        others = [c for c in shuffled(q.id, cands, seed) if c != positive]
+        answer = number % (len(others) + 1)
+        shown = others[:answer] + [positive] + others[answer:]
+        examples.append(prompt(bb, task, table, q, shown, answer, show_source))
     return examples
 
 
-def rerank(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query],
-           ranked: dict[str, Ranked], images: dict[str, np.ndarray], k: int, seed: int,
-           batch_size: int = 8) -> dict[str, list[str]]:
-    """Final item rankings: the top-k candidates ordered by the verifier, then the rest."""
-    final: dict[str, list[str]] = {}
-    todo: list[tuple[Query, list[str]]] = []
-    for q in queries:
-        shown = shown_candidates(q.id, ranked[q.id], k, seed)
-        if len(shown) < 2:
-            final[q.id] = ranked[q.id].items()
-        else:
-            todo.append((q, shown))
-    for start in tqdm(range(0, len(todo), batch_size), desc="GSV", ascii=True, mininterval=2.0):
-        chunk = todo[start:start + batch_size]
-        encoded = [prompt(bb, task, table, q, shown) for q, shown in chunk]
-        inputs = left_padded(bb, encoded, images)
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown GSV format {fmt!r}; valid: {', '.join(FORMATS)}")
+
+
+def training_format(fmt: str) -> str:
+    """The prompts a verifier is trained on: both listwise formats train on the lettered prompt."""
+    check_format(fmt)
+    return "pointwise" if fmt == "pointwise" else "listwise"
+
+
+def uniform_loss(fmt: str, k: int) -> float:
+    """The training loss per target token of a verifier that guesses uniformly (the answer token
+    at ln(choices), its end token free): what a verifier that learnt nothing sits at."""
+    return math.log(2 if fmt == "pointwise" else k) / 2
+
+
+def _scoring_prompts(bb: Backbone, task: Task, table: IdentifierTable, q: Query, shown: list[str],
+                     fmt: str, show_source: bool):
+    """(prompt, reads) pairs for one query; each read (slot, token, minus token or None, weight)
+    adds weight × (log p(token) − log p(minus token)) to candidate `slot`'s score."""
+    n = len(shown)
+    if fmt == "pointwise":
+        yes, no = verdict_token_ids(bb)
+        return [(pair_prompt(bb, task, table, q, item, None, show_source), [(j, yes, no, 1.0)])
+                for j, item in enumerate(shown)]
+    letters = label_token_ids(bb, n)
+    shifts = range(n) if fmt == "listwise_permuted" else range(1)
+    out = []
+    for shift in shifts:
+        order = [(j + shift) % n for j in range(n)]  # slot shown at each position
+        reads = [(slot, letters[pos], None, 1.0 / len(shifts)) for pos, slot in enumerate(order)]
+        out.append((prompt(bb, task, table, q, [shown[slot] for slot in order], None, show_source),
+                    reads))
+    return out
+
+
+def scores(bb: Backbone, task: Task, table: IdentifierTable, todo: list[tuple[Query, list[str]]],
+           images: dict[str, np.ndarray], fmt: str = "listwise", show_source: bool = False,
+           batch_size: int = 8) -> list[list[float]]:
+    """The verifier's score of every shown candidate of every query (higher is better)."""
+    check_format(fmt)
+    flat = [(row, enc, reads) for row, (q, shown) in enumerate(todo)
+            for enc, reads in _scoring_prompts(bb, task, table, q, shown, fmt, show_source)]
+    out = [[0.0] * len(shown) for _, shown in todo]
+    for start in tqdm(range(0, len(flat), batch_size), desc=f"GSV {fmt}", ascii=True,
+                      mininterval=2.0):
+        chunk = flat[start:start + batch_size]
+        inputs = left_padded(bb, [enc for _, enc, _ in chunk], images)
         with bb.inference():
             logits = bb.model(**inputs).logits[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1)
-        for row, (q, shown) in enumerate(chunk):
-            letters = label_token_ids(bb, len(shown))
-            scores = logprobs[row, letters].tolist()
-            order = sorted(range(len(shown)), key=lambda j: (-scores[j], j))
-            top = [shown[j] for j in order]
-            final[q.id] = top + [i for i in ranked[q.id].items() if i not in top]
+        for i, (row, _, reads) in enumerate(chunk):
+            for slot, token, minus, weight in reads:
+                value = logprobs[i, token] - (logprobs[i, minus] if minus is not None else 0.0)
+                out[row][slot] += weight * float(value)
+    return out
+
+
+def verify(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query],
+           ranked: dict[str, Ranked], images: dict[str, np.ndarray], k: int, seed: int,
+           fmt: str = "listwise", show_source: bool = False,
+           batch_size: int = 8) -> dict[str, dict]:
+    """The verifier's reading of each query's top-k: {query id: {"shown": candidates in
+    presentation order, "scores": the verifier's score of each}}; queries with fewer than two
+    candidates have nothing to verify and are left out."""
+    todo = [(q, shown_candidates(q.id, ranked[q.id], k, seed)) for q in queries]
+    todo = [(q, shown) for q, shown in todo if len(shown) >= 2]
+    found = scores(bb, task, table, todo, images, fmt, show_source, batch_size)
+    return {q.id: {"shown": shown, "scores": score} for (q, shown), score in zip(todo, found)}
+
+
+def combine(verified: dict[str, dict], ranked: dict[str, Ranked],
+            decode_weight: float = 0.0) -> dict[str, list[str]]:
+    """Final item rankings: each query's verified top-k ordered by the verifier's score plus
+    `decode_weight` × the candidate's decoding score (eq. 1; 0 is the paper's GSV, the verifier
+    alone), then the rest in their generative order."""
+    final = {}
+    for qid, r in ranked.items():
+        if qid not in verified:
+            final[qid] = r.items()
+            continue
+        decode = {i: score for group, score in zip(r.groups, r.scores) for i in group}
+        shown, score = verified[qid]["shown"], verified[qid]["scores"]
+        total = [v + decode_weight * decode[i] if decode_weight else v for i, v in zip(shown, score)]
+        top = [shown[j] for j in sorted(range(len(shown)), key=lambda j: (-total[j], j))]
+        final[qid] = top + [i for i in r.items() if i not in top]
     return final
 
 
@@ -119,3 +234,25 @@ def accuracy_by_position(queries: list[Query], ranked: dict[str, Ranked],
             n_hit[1] += final[q.id][0] in q.relevant
     return [{"shown at": LABELS[j], "queries": n, "GSV top-1 correct %": round(100 * hit / n, 1)}
             for j, (n, hit) in sorted(counts.items())]
+
+
+def position_check(by_position: list[dict], min_queries: int = 20, tolerance: float = 10.0) -> dict:
+    """Whether top-1 accuracy depends on where the correct candidate was shown: the largest
+    deviation from the mean over positions shown to at least `min_queries` queries, and a
+    chi-square test of independence of (correct, wrong) × position over those positions
+    (p < 0.05: accuracy depends on position). A verifier that always answers one letter is
+    right only where the answer sits at that letter: flagged."""
+    from scipy.stats import chi2_contingency
+
+    rows = [r for r in by_position if r["queries"] >= min_queries]
+    if len(rows) < 2:
+        return {"positions tested": len(rows), "max deviation": None, "p": None, "biased": None}
+    hits = [round(r["queries"] * r["GSV top-1 correct %"] / 100) for r in rows]
+    table = [[h, r["queries"] - h] for h, r in zip(hits, rows)]
+    mean = 100 * sum(hits) / sum(r["queries"] for r in rows)
+    deviation = max(abs(r["GSV top-1 correct %"] - mean) for r in rows)
+    constant_column = any(sum(col) == 0 for col in zip(*table))
+    p_value = 1.0 if constant_column else float(chi2_contingency(table)[1])
+    return {"positions tested": len(rows), "mean %": round(mean, 1),
+            "max deviation": round(deviation, 1), "p": round(p_value, 4),
+            "biased": bool(deviation > tolerance or p_value < 0.05)}

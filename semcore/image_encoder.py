@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -116,7 +117,7 @@ def _pixels(paths: list[Path]) -> np.ndarray:
     return ((batch - MEAN) / STD).transpose(0, 3, 1, 2).copy()
 
 
-def encode_images(paths: list[Path], batch_size: int = 16) -> np.ndarray:
+def encode_images(paths: list[Path], batch_size: int = 16, progress: bool = True) -> np.ndarray:
     """Frozen features, float32 (n, FEATURE_TOKENS, FEATURE_DIM), in input order.
 
     Token order: for each of BLOCKS, its CLS token then its mean patch token. Repeated calls
@@ -132,7 +133,7 @@ def encode_images(paths: list[Path], batch_size: int = 16) -> np.ndarray:
     names = [_block_output(b) for b in BLOCKS]
     starts = range(0, len(paths), batch_size)
     for start in tqdm(starts, desc="image features", unit="batch", ascii=True, mininterval=2,
-                      disable=len(paths) < 256):
+                      disable=not progress or len(paths) < 256):
         states = session.run(names, {INPUT: _pixels(paths[start:start + batch_size])})
         for slot, (block, hidden) in enumerate(zip(BLOCKS, states)):
             if block != BLOCKS[-1]:
@@ -140,3 +141,36 @@ def encode_images(paths: list[Path], batch_size: int = 16) -> np.ndarray:
             out[start:start + len(hidden), 2 * slot] = hidden[:, 0]
             out[start:start + len(hidden), 2 * slot + 1] = hidden[:, 1:].mean(axis=1)
     return out
+
+
+def _store() -> Path:
+    """Where each image's features live, named by the image file's content hash: every profile,
+    subset and validation carving of a dataset shares them, and a rewritten image (same name,
+    new pixels) gets new features. The folder is keyed by the cut model and this file's source."""
+    source = Path(__file__).read_bytes()
+    version = hashlib.sha256(_backbone_dir().name.encode() + source).hexdigest()[:16]
+    return cache.result_dir("image_features", version)
+
+
+def content_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cached_features(paths: list[Path], batch_size: int = 16) -> np.ndarray:
+    """encode_images, computed once per image content and kept in the shared store; only the
+    images not yet there are encoded (in batches, each saved as soon as it is done, so an
+    interrupted run resumes where it stopped)."""
+    store = _store()
+    files = [store / f"{content_hash(p)}.npy" for p in paths]
+    missing = [i for i, f in enumerate(files) if not f.is_file()]
+    chunk = batch_size * 16
+    for start in tqdm(range(0, len(missing), chunk), desc="image features", unit="chunk",
+                      ascii=True, mininterval=2, disable=len(missing) < 256):
+        todo = missing[start:start + chunk]
+        for i, feats in zip(todo, encode_images([paths[i] for i in todo], batch_size, progress=False)):
+            buffer = io.BytesIO()
+            np.save(buffer, feats)
+            cache.atomic_write_bytes(files[i], buffer.getvalue())
+    if not paths:
+        return np.zeros((0, FEATURE_TOKENS, FEATURE_DIM), dtype=np.float32)
+    return np.stack([np.load(f) for f in files])

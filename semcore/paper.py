@@ -81,7 +81,8 @@ TABLES: dict[str, dict[str, list[Reported]]] = {
     },
 }
 
-BACKBONE_LABELS = {"tiny": "tiny (random InternVL)", "smol": "SmolLM2-135M + DINOv2-S",
+BACKBONE_LABELS = {"tiny": "tiny (random InternVL)", "scratch": "small LM from scratch + DINOv2-S",
+                   "smol": "SmolLM2-135M + DINOv2-S",
                    "internvl2_5-1b": "InternVL2.5-1B", "internvl2_5-2b": "InternVL2.5-2B",
                    "internvl2_5-4b": "InternVL2.5-4B", "internvl2_5-8b": "InternVL2.5-8B"}
 ALIASES = {"w/o GCV": "w/o GSV"}  # the paper's misprint, so either spelling finds the row

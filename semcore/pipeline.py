@@ -26,7 +26,7 @@ from semcore.identifiers import build_identifiers
 from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable
 from semcore.methods import Method
 from semcore.models import Backbone
-from semcore.models.tiny import build_tiny, load_tiny, train_tokenizer
+from semcore.models import choice
 from semcore.protocol import Query, Task, assert_no_query_leak, build_task
 from semcore.retrieval import IdentifierTrie, Ranked, decode_constrained, decode_free
 from semcore.train import TrainConfig, train
@@ -41,8 +41,8 @@ ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_s
 MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
               "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers", "epochs",
               "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
-GSV_KEYS = ("gsv_k", "gsv_epochs", "gsv_train_queries", "beam_size", "decode_score")  # the last two: its training candidates
-TOKENIZER_VOCAB = 4000
+GSV_KEYS = ("gsv_k", "gsv_format", "gsv_show_source", "gsv_epochs", "gsv_train_queries", "beam_size",
+            "decode_score")  # the last two: its training candidates
 VECTOR_SCHEMES = ("structured", "rq")  # the schemes that cluster image features (T2I)
 DECODE_BATCH = 16
 
@@ -143,14 +143,9 @@ def captions(p: Params) -> dict[str, str]:
 
 @lru_cache(maxsize=2)
 def _image_features(data: str) -> dict[str, np.ndarray]:
+    from semcore import image_encoder
     c = _corpus(data)
-    key = cache.key_of(step="image_features", corpus=fingerprint(c))
-
-    def build(work: Path) -> None:
-        from semcore import image_encoder
-        np.save(work / "features.npy", image_encoder.encode_images([im.path for im in c.images]))
-
-    features = np.load(cache.step("image_features", key, build) / "features.npy")
+    features = image_encoder.cached_features([im.path for im in c.images])
     return {im.id: f for im, f in zip(c.images, features)}
 
 
@@ -160,8 +155,8 @@ def image_features(p: Params) -> dict[str, np.ndarray]:
 
 
 def image_inputs(p: Params) -> dict[str, np.ndarray]:
-    """What the backbone takes per image: cached features (smol) or pixels (InternVL, tiny)."""
-    return image_features(p) if p.backbone == "smol" else images(p)
+    """What the backbone takes per image: cached features (smol, scratch) or pixels (InternVL, tiny)."""
+    return image_features(p) if choice.takes_features(p.backbone) else images(p)
 
 
 def image_vectors(p: Params, image_ids: list[str]) -> np.ndarray:
@@ -220,38 +215,22 @@ def train_config(p: Params, epochs: int, learning_rate: float, description: str)
                        p.gradient_checkpointing, deepspeed, bf16=p.precision == "bf16")
 
 
+def _backbone_path(p: Params) -> str:
+    """InternVL's checkpoint (hub id or folder); the other backbones need none."""
+    return p.expanded("backbone_path") if p.backbone.startswith("internvl") else ""
+
+
 def new_tokenizer(p: Params, texts: list[str], new_tokens: list[str] = ()):
-    """The tokenizer a fresh backbone uses: tiny learns a BPE from `texts` (the texts it may
-    legitimately see), pretrained backbones keep theirs; `new_tokens` (atomic IDs) are added."""
-    from transformers import AutoTokenizer
-    if p.backbone == "tiny":
-        tokenizer = train_tokenizer(texts, TOKENIZER_VOCAB)
-    elif p.backbone == "smol":
-        from semcore.models.smollm2 import smollm2_dir
-        tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(p.expanded("backbone_path"))
-    tokenizer.add_tokens(list(new_tokens))
-    return tokenizer
+    """The tokenizer a fresh backbone of the profile uses (semcore.models.choice)."""
+    return choice.new_tokenizer(p.backbone, _backbone_path(p), texts, new_tokens)
 
 
 def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Backbone:
-    """A fresh backbone of the profile's kind (its tokenizer from new_tokenizer), LoRA-wrapped
-    when finetune is "lora"."""
-    if p.backbone == "tiny":
-        bb = build_tiny(new_tokenizer(p, texts, new_tokens), p.image_size, p.tiny_hidden,
-                        p.tiny_layers, p.seed)
-    elif p.backbone == "smol":
-        from semcore import image_encoder
-        from semcore.models.smol import build_smol
-        from semcore.models.smollm2 import load_smollm2
-        lm, _ = load_smollm2()
-        bb = build_smol(lm, new_tokenizer(p, texts, new_tokens), image_encoder.FEATURE_DIM,
-                        image_encoder.FEATURE_TOKENS, p.seed)
-    else:
-        from semcore.models.internvl import add_tokens, load_internvl
-        bb = load_internvl(p.expanded("backbone_path"))  # the Trainer enables checkpointing
-        add_tokens(bb, list(new_tokens))
+    """A fresh backbone of the profile's kind (semcore.models.choice), LoRA-wrapped when
+    finetune is "lora"."""
+    bb = choice.new_backbone(p.backbone, _backbone_path(p), texts, new_tokens,
+                             image_size=p.image_size, hidden=p.tiny_hidden, layers=p.tiny_layers,
+                             seed=p.seed)
     if p.finetune == "lora":
         from semcore.models.smol import apply_lora
         bb.model = apply_lora(bb.model, p.lora_rank, p.lora_alpha, p.lora_dropout)
@@ -290,16 +269,7 @@ def identifier_token_counts(p: Params, direction: str, method: Method,
 
 def _load(p: Params, model_dir: Path, tokenizer_dir: Path) -> Backbone:
     """A backbone saved by a training step (adapters merged), with its saved tokenizer."""
-    from transformers import AutoTokenizer
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    if p.backbone == "tiny":
-        bb = load_tiny(model_dir, tokenizer)
-    elif p.backbone == "smol":
-        from semcore.models.smol import load_smol
-        bb = load_smol(model_dir, tokenizer)
-    else:
-        from semcore.models.internvl import load_internvl
-        bb = load_internvl(str(model_dir))  # _save_inputs put its tokenizer and processor there
+    bb = choice.load_backbone(p.backbone, model_dir, tokenizer_dir)
     bb.bf16 = p.precision == "bf16"
     return bb
 
@@ -475,7 +445,8 @@ def train_queries(p: Params, t: Task, c: Corpus) -> list[Query]:
         pool = [Query(im.id, None, im.id, frozenset(cap.id for cap in c.captions_of(im.id)))
                 for im in c.images_in("train")]
     rng = np.random.default_rng(p.seed)
-    pick = sorted(rng.choice(len(pool), size=min(p.gsv_train_queries, len(pool)), replace=False))
+    size = min(p.gsv_train_queries or len(pool), len(pool))  # 0: every train query
+    pick = sorted(rng.choice(len(pool), size=size, replace=False))
     return [pool[i] for i in pick]
 
 
@@ -501,8 +472,10 @@ def train_candidates(p: Params, direction: str, method: Method) -> dict[str, Ran
 
 
 def verifier_key(p: Params, direction: str, method: Method) -> str:
-    return cache.key_of(step="gsv_train", train=train_key(p, direction, method),
-                        params=_pick(p, GSV_KEYS))
+    """The verifier's training: the two listwise formats train the same verifier (they differ
+    only in how it is read), so they share it."""
+    params = {**_pick(p, GSV_KEYS), "gsv_format": gsv.training_format(p.gsv_format)}
+    return cache.key_of(step="gsv_train", train=train_key(p, direction, method), params=params)
 
 
 def verifier(p: Params, direction: str, method: Method) -> Backbone:
@@ -520,7 +493,8 @@ def verifier_dir(p: Params, direction: str, method: Method) -> Path:
         table = identifiers(p, direction, method)
         ranked = train_candidates(p, direction, method)
         bb = trained(p, direction, method)
-        examples = gsv.training_examples(bb, t, table, train_queries(p, t, c), ranked, p.gsv_k, p.seed)
+        examples = gsv.training_examples(bb, t, table, train_queries(p, t, c), ranked, p.gsv_k,
+                                         p.seed, p.gsv_format, p.gsv_show_source)
         cfg = train_config(p, p.gsv_epochs, p.learning_rate / 2, f"train GSV {direction} {method.name}")
         train(bb, examples, image_inputs(p), cfg, work)
         _save_inputs(bb, work)
@@ -545,7 +519,8 @@ def gsv_runs(p: Params) -> list[tuple[Params, str, Method]]:
 
 def final_key(p: Params, direction: str, method: Method, beam: int) -> str:
     return cache.key_of(step="gsv", decode=decode_key(p, direction, method, beam),
-                        verifier=verifier_key(p, direction, method) if method.gsv else None)
+                        verifier=verifier_key(p, direction, method) if method.gsv else None,
+                        format=p.gsv_format if method.gsv else None)
 
 
 def rankings(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[str, list[str]]:
@@ -554,6 +529,13 @@ def rankings(p: Params, direction: str, method: Method, beam: int | None = None)
     ranked = decoded(p, direction, method, beam)
     if not method.gsv:
         return {q: r.items() for q, r in ranked.items()}
+    return gsv.combine(verified(p, direction, method, beam), ranked, p.gsv_decode_weight)
+
+
+def verified(p: Params, direction: str, method: Method, beam: int | None = None) -> dict[str, dict]:
+    """The verifier's scores of every test query's top-k (semcore.gsv.verify), cached: how they
+    combine with the decoding scores (gsv_decode_weight) costs nothing to change."""
+    beam = beam or p.beam_size
     key = final_key(p, direction, method, beam)
 
     def build(work: Path) -> None:
@@ -561,12 +543,13 @@ def rankings(p: Params, direction: str, method: Method, beam: int | None = None)
         table = identifiers(p, direction, method)
         bb = verifier(p, direction, method)
         start = time.perf_counter()
-        final = gsv.rerank(bb, t, table, list(t.queries), ranked, image_inputs(p), p.gsv_k, p.seed)
+        found = gsv.verify(bb, t, table, list(t.queries), decoded(p, direction, method, beam),
+                           image_inputs(p), p.gsv_k, p.seed, p.gsv_format, p.gsv_show_source)
         cache.write_json(work / "timing.json", {"seconds": time.perf_counter() - start,
                                                 "queries": len(t.queries)})
-        cache.write_json(work / "rankings.json", final)
+        cache.write_json(work / "verified.json", found)
 
-    return cache.read_json(cache.step("gsv", key, build) / "rankings.json")
+    return cache.read_json(cache.step("gsv", key, build) / "verified.json")
 
 
 def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
@@ -579,9 +562,9 @@ def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
                      p.beam_size, method.constrained, "search")
     if not method.gsv:
         return ranked["search"].items()[:k]
-    final = gsv.rerank(verifier(p, "t2i", method), t, table, [query], ranked, image_inputs(p),
-                       p.gsv_k, p.seed)
-    return final["search"][:k]
+    found = gsv.verify(verifier(p, "t2i", method), t, table, [query], ranked, image_inputs(p),
+                       p.gsv_k, p.seed, p.gsv_format, p.gsv_show_source)
+    return gsv.combine(found, ranked, p.gsv_decode_weight)["search"][:k]
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -619,6 +602,30 @@ def hits(p: Params, direction: str, method: Method, beam: int | None = None) -> 
     """{K: whether each test query (sorted ids) has a correct item in the run's top K}, K in
     1, 5, 10: what semcore.stats needs to compare two runs on the same queries."""
     return metrics.hits(rankings(p, direction, method, beam), qrels(p, direction), KS)
+
+
+def gsv_effect(p: Params, direction: str, method: Method) -> dict:
+    """What GSV does to one run (notebook 04): R@1/5/10 of the same model before and after it,
+    the paired bootstrap 95 % interval of the R@1 gain, the verifier's accuracy by the position
+    the correct candidate was shown at with its uniformity check, its final training loss
+    beside a uniform guess, and the cost per query of decoding and of GSV."""
+    before, after = hits(p, direction, methods.without_gsv(method)), hits(p, direction, method)
+    gain = stats.paired_difference(after[1], before[1], seed=p.seed)
+    t = task(p, direction)
+    by_position = gsv.accuracy_by_position(list(t.queries), decoded(p, direction, method),
+                                           rankings(p, direction, method), p.gsv_k, p.seed)
+    loss = cache.read_json(verifier_dir(p, direction, method) / "loss_history.json")[-1]["loss"]
+    dec, ver = timing(p, direction, method, "decode"), timing(p, direction, method, "gsv")
+    row = {"direction": direction, "format": p.gsv_format, "source text": p.gsv_show_source}
+    for k in KS:
+        row[f"R@{k} before"] = 100.0 * float(np.mean(before[k]))
+        row[f"R@{k} after"] = 100.0 * float(np.mean(after[k]))
+    row.update({"R@1 gain": gain.diff, "gain lo": gain.lo, "gain hi": gain.hi, "gain p": gain.p,
+                "verifier loss": loss, "uniform loss": gsv.uniform_loss(p.gsv_format, p.gsv_k),
+                "decode ms/query": 1000 * dec["seconds"] / dec["queries"],
+                "GSV ms/query": 1000 * ver["seconds"] / ver["queries"]})
+    row.update({f"position {k}": v for k, v in gsv.position_check(by_position).items()})
+    return {"row": row, "by_position": by_position}
 
 
 # --- the dense two-tower baseline (Table 2) ------------------------------------------------------

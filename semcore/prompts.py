@@ -15,6 +15,7 @@ from semcore.models import Backbone
 LABELS = ascii_uppercase  # GSV candidate letters; gsv_k ≤ 26
 TEMPLATE_WORDS = ["text:", "image:", "id:", "caption:", "because", "sentence:", "answer:", "select the image that best "
                   "matches the sentence.", "select the caption that best matches the image.",
+                  "candidate:", "match:", " yes", " no",
                   *[f"{c}:" for c in LABELS], *[f" {c}" for c in LABELS]]
 
 
@@ -96,6 +97,36 @@ def gsv_i2t(bb: Backbone, image_id: str, candidates: list[tuple[str, str]],
         prompt += bb.encode(f"{label}: {caption} ({lexical})\n")
     prompt += bb.encode("select the caption that best matches the image.\nanswer:")
     return Encoded(prompt, _answer(bb, answer), [image_id])
+
+
+def gsv_pair_t2i(bb: Backbone, query: str, candidate: tuple[str, str, str | None],
+                 answer: bool | None = None) -> Encoded:
+    """Pointwise GSV: one candidate (image id, lexical ID, its source text when shown), then the
+    query; the target says whether they match (" yes" / " no")."""
+    image_id, lexical, source = candidate
+    text = f" {lexical}" + (f"\ncaption: {source}" if source else "")
+    prompt = bb.encode("candidate: ") + _image(bb) + bb.encode(f"{text}\nsentence: {query}\nmatch:")
+    return Encoded(prompt, _verdict(bb, answer), [image_id])
+
+
+def gsv_pair_i2t(bb: Backbone, image_id: str, candidate: tuple[str, str],
+                 answer: bool | None = None) -> Encoded:
+    """Pointwise GSV for I2T: the query image, then one candidate caption with its lexical ID."""
+    caption, lexical = candidate
+    prompt = bb.encode("image: ") + _image(bb) + bb.encode(f"\ncandidate: {caption} ({lexical})\nmatch:")
+    return Encoded(prompt, _verdict(bb, answer), [image_id])
+
+
+def verdict_token_ids(bb: Backbone) -> tuple[int, int]:
+    """The first tokens of " yes" and " no": a pointwise verifier's score is their log-odds."""
+    yes, no = bb.encode(" yes")[0], bb.encode(" no")[0]
+    if yes == no:
+        raise ValueError('" yes" and " no" share their first token')
+    return yes, no
+
+
+def _verdict(bb: Backbone, answer: bool | None) -> list[int]:
+    return [] if answer is None else bb.encode(" yes" if answer else " no") + [bb.eos_id]
 
 
 def label_token_ids(bb: Backbone, k: int) -> list[int]:

@@ -103,3 +103,45 @@ def test_concurrent_processes_build_a_step_once(tmp_path):
     outs = [r.communicate(timeout=60)[0].strip() for r in runs]
     assert [r.returncode for r in runs] == [0, 0] and outs == ["built", "built"]
     assert (tmp_path / "builds").read_text() == "x"
+
+
+@pytest.fixture()
+def package_copy(tmp_path, monkeypatch):
+    """A copy of the semcore sources that code_version reads instead of the real package."""
+    import shutil
+    copy = tmp_path / "src" / "semcore"
+    shutil.copytree(cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE", copy)
+    cache.code_version.cache_clear()
+    cache.import_closure.cache_clear()
+    yield copy
+    cache.code_version.cache_clear()
+    cache.import_closure.cache_clear()
+
+
+def _edited(package, relative: str) -> str:
+    """The chain's code version after appending a comment to one module."""
+    before = cache.code_version()
+    with open(package / relative, "a") as handle:
+        handle.write("\n# an edit\n")
+    cache.code_version.cache_clear()
+    cache.import_closure.cache_clear()
+    return before, cache.code_version()
+
+
+def test_editing_a_report_or_figure_keeps_every_step_key(package_copy):
+    for module in ("report.py", "results.py", "paper.py", "sweep.py"):
+        before, after = _edited(package_copy, module)
+        assert before == after, module
+
+
+def test_editing_code_a_step_runs_changes_its_key(package_copy):
+    for module in ("train.py", "pipeline.py", "models/tiny.py", "identifiers/sid.py"):
+        before, after = _edited(package_copy, module)
+        assert before != after, module
+
+
+def test_import_closure_follows_function_level_and_relative_imports():
+    closure = cache.import_closure("semcore.pipeline")
+    assert {"semcore.image_encoder", "semcore.models.smol", "semcore.train"} <= set(closure)
+    assert "semcore.report" not in closure

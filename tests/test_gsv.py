@@ -100,3 +100,82 @@ def test_t2i_prompt_has_candidates_then_query_then_instruction(bb):
         < text.index("sentence: a red ball") < text.index("select the image")
     assert enc.prompt.count(bb.image_token_id) == 2 * bb.n_image_tokens
     assert bb.tokenizer.decode(enc.target[:-1]).strip() == "B"
+
+
+def test_position_check_flags_a_one_letter_verifier_and_passes_an_oracle():
+    queries = [Query(f"q{n}", "a red ball", None, frozenset({"i0"})) for n in range(400)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(10)], [""] * 10, [0.0] * 10) for q in queries}
+    picks_a = {q.id: gsv.shown_candidates(q.id, ranked[q.id], 10, 0)[:1] for q in queries}
+    oracle = {q.id: ["i0"] for q in queries}
+    biased = gsv.position_check(gsv.accuracy_by_position(queries, ranked, picks_a, 10, 0))
+    fair = gsv.position_check(gsv.accuracy_by_position(queries, ranked, oracle, 10, 0))
+    assert biased["biased"] and biased["max deviation"] > 10 and biased["p"] < 0.05
+    assert not fair["biased"] and fair["max deviation"] == 0
+
+
+def test_listwise_training_balances_answer_letters(bb):
+    task, tb = make_task("t2i"), table()
+    queries = [Query(f"q{n}", "a red ball", None, frozenset({"i0"})) for n in range(50)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(5)], [""] * 5, [0.0] * 5) for q in queries}
+    letters = Counter(bb.tokenizer.decode(e.target[:-1]).strip()
+                      for e in gsv.training_examples(bb, task, tb, queries, ranked, k=5, seed=0))
+    assert letters == Counter({c: 10 for c in "ABCDE"})
+
+
+def test_pointwise_training_balances_matches_and_non_matches(bb):
+    task, tb = make_task("t2i"), table()
+    queries = [Query(f"q{n}", "a red ball", None, frozenset({"i3"})) for n in range(7)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(5)], [""] * 5, [0.0] * 5) for q in queries}
+    examples = gsv.training_examples(bb, task, tb, queries, ranked, k=5, seed=0, fmt="pointwise")
+    verdicts = Counter(bb.tokenizer.decode(e.target[:-1]).strip() for e in examples)
+    assert verdicts == Counter({"yes": 14, "no": 14})
+    negatives = {e.images[0] for e in examples if bb.tokenizer.decode(e.target[:-1]).strip() == "no"}
+    assert negatives == {"i0", "i1"}  # the best-ranked non-matches: hard negatives
+
+
+@pytest.mark.parametrize("fmt", ["listwise_permuted", "pointwise"])
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_position_robust_scores_do_not_depend_on_candidate_order(bb, fmt, direction):
+    """Property: the score a position-robust format gives each candidate is the same whatever
+    order the candidates are listed in (up to float rounding)."""
+    import random
+
+    import numpy as np
+    task, tb = make_task(direction), table()
+    images = {f"im{n}": np.full((32, 32, 3), 20 * n, dtype=np.uint8) for n in range(12)}
+    images.update({f"i{n}": images[f"im{n}"] for n in range(12)})
+    q = (Query("q", "a red ball", None, frozenset({"i0"})) if direction == "t2i"
+         else Query("im3", None, "im3", frozenset({"i3"})))
+    cands = [f"i{n}" for n in range(6)]
+    base = dict(zip(cands, gsv.scores(bb, task, tb, [(q, cands)], images, fmt)[0]))
+    rng = random.Random(0)
+    for _ in range(3):
+        order = rng.sample(cands, len(cands))
+        again = dict(zip(order, gsv.scores(bb, task, tb, [(q, order)], images, fmt)[0]))
+        assert all(abs(again[c] - base[c]) < 1e-4 for c in cands), (order, again, base)
+    if fmt == "listwise_permuted":
+        listwise = gsv.scores(bb, task, tb, [(q, cands)], images, "listwise")[0]
+        assert listwise != list(base.values())
+
+
+def test_show_source_puts_the_candidates_own_text_in_the_prompt(bb):
+    task, tb = make_task("t2i"), table()
+    q = Query("q", "a red ball", None, frozenset({"i2"}))
+    enc = gsv.pair_prompt(bb, task, tb, q, "i2", True, show_source=True)
+    text = bb.tokenizer.decode(enc.prompt)
+    assert "caption number 2" in text and text.index("caption number 2") < text.index("a red ball")
+    assert "caption number 2" not in bb.tokenizer.decode(gsv.pair_prompt(bb, task, tb, q, "i2").prompt)
+
+
+def test_unknown_format_is_refused(bb):
+    with pytest.raises(ValueError, match="listwise_permuted"):
+        gsv.training_examples(bb, make_task("t2i"), table(), [], {}, 5, 0, fmt="pairwise")
+
+
+def test_combine_orders_by_verifier_then_by_decoding_as_the_weight_grows():
+    ranked = {"q": Ranked([["a"], ["b", "c"], ["d"]], ["x", "y", "z"], [-1.0, -2.0, -9.0]),
+              "lone": Ranked([["a"]], ["x"], [-1.0])}
+    verified = {"q": {"shown": ["c", "a", "b"], "scores": [3.0, 1.0, 2.0]}}
+    assert gsv.combine(verified, ranked)["q"] == ["c", "b", "a", "d"]  # the verifier alone
+    assert gsv.combine(verified, ranked, 100.0)["q"] == ["a", "c", "b", "d"]  # decoding wins; tie: shown order
+    assert gsv.combine(verified, ranked)["lone"] == ["a"]  # nothing verified: generative order
