@@ -32,7 +32,6 @@ export PYTHONHASHSEED := 0
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
 export SOURCE_DATE_EPOCH := 0
 
 .PHONY: setup reproduce notebooks sweep train test bench data status clean readme check-readme
@@ -96,8 +95,20 @@ endif
 TRAIN_python := $(BIN)/python -m semcore.launch
 TRAIN_deepspeed := $(BIN)/deepspeed --num_gpus $(NGPUS) --module semcore.launch
 TRAIN_torchrun := $(BIN)/torchrun --nproc_per_node $(NGPUS) -m semcore.launch
-train: $(STAMP) $(PARAMS)  ## train PROFILE's models (LAUNCHER=python|deepspeed|torchrun NGPUS=n)
+# LAUNCHER=python with JOBS > 1 walks the plan from both ends at once, one process each.
+train: $(STAMP) $(PARAMS)  ## train PROFILE's models (LAUNCHER=python|deepspeed|torchrun NGPUS=n; JOBS=n)
+ifeq ($(LAUNCHER),python)
+	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) \
+		train-forward $(if $(filter-out 1,$(JOBS)),train-backward)
+else
 	$(TRAIN_$(LAUNCHER)) --profile $(PROFILE)
+endif
+
+.PHONY: train-forward train-backward
+train-forward:
+	$(TRAIN_python) --profile $(PROFILE)
+train-backward:
+	$(TRAIN_python) --profile $(PROFILE) --from-end
 
 sweep: $(STAMP)  ## run the papermill sweep params/sweeps/$(SWEEP).yaml on PROFILE (cached points)
 	$(BIN)/python -m semcore.sweep $(SWEEP) --profile $(PROFILE)

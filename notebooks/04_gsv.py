@@ -2,12 +2,21 @@
 # # 04 · Generative Semantic Verification (paper §3.3)
 #
 # The retrieval model's top-k candidates (k = `gsv_k`, 10 in the paper; a candidate group is
-# never split) are shown to the backbone with their lexical IDs, then the query, then the
-# instruction to select the best match. The verifier is the retrieval model fine-tuned further
-# on its own candidates for train-split queries (the positive plus the hard negatives it
-# retrieved). Candidates appear in a seeded random order per query, so position says nothing
-# about the answer. We re-rank the top-k by the verifier's probability of each candidate's
-# letter (the selected one first); items after the top-k keep their generative order.
+# never split) go to a verifier: the retrieval model fine-tuned further on its own candidates
+# for train-split queries (the positive plus the hard negatives it retrieved). The paper shows
+# all candidates under letters and asks for the letter of the best match (`listwise`). A small
+# verifier can learn a prior over letters instead of a comparison, so we also run two
+# position-robust formats (`semcore.gsv`):
+#
+# - `listwise_permuted`: the paper's prompt under every cyclic shift of the candidates, each
+#   candidate scored by its letter's mean log-probability over the shifts;
+# - `pointwise`: one prompt per candidate ("match: yes / no"), scored by the log-odds of yes;
+#   optionally with the candidate's own source text (its held-out caption: never a query).
+#
+# Candidates appear in a seeded random order of the candidate set; in training the answer's
+# letter cycles over the positions (listwise) and matches and non-matches are balanced
+# (pointwise). The re-ranking score is the verifier's, plus `gsv_decode_weight` × the decoding
+# score (0, the paper's reading, trusts the verifier alone).
 
 # %% tags=["parameters"]
 profile = "embedded"
@@ -16,62 +25,119 @@ overrides = {}
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
 
-from semcore import gsv, methods, notebook, pipeline, report
+from semcore import methods, notebook, pipeline, report
 
 p = notebook.setup(globals())
-rows, cost = [], {}
-for direction, m in [(d, m) for d, m in pipeline.planned_runs(p) if m.gsv]:
-    before = pipeline.evaluate(p, direction, methods.without_gsv(m))
-    after = pipeline.evaluate(p, direction, m)
-    rows += [{**before, "GSV": "no"}, {**after, "GSV": "yes"}]
-    dec, ver = pipeline.timing(p, direction, m, "decode"), pipeline.timing(p, direction, m, "gsv")
-    cost[f"{direction}/{m.name}"] = {"decode_ms_per_query": 1000 * dec["seconds"] / dec["queries"],
-                                     "gsv_ms_per_query": 1000 * ver["seconds"] / ver["queries"],
-                                     "gsv_over_decode": ver["seconds"] / dec["seconds"]}
-pd.DataFrame(rows)[["direction", "label", "GSV", "R@1", "R@5", "R@10", "rSum"]]
+semcore = methods.get("semcore")
+tables = notebook.out_dir(p, "tables")
 
 # %% [markdown]
-# GSV's added cost per query, measured when the cached step ran (wall clock on this machine;
-# kept out of the tables so that they stay byte-identical across runs):
+# ## Choosing the format on the validation split
+# Every format and decoding weight, SemCORE's R@1 before and after GSV, on validation images
+# carved from the train split (`evaluate_on: validation`); the test split is not used here.
 
 # %%
-pd.DataFrame(cost).T
+selection = pd.DataFrame(pipeline.gsv_selection(p))
+choice = pipeline.gsv_choice(selection.to_dict("records"))
+report.write_table(selection, tables / "gsv_selection",
+                   "GSV formats and decoding weights on the validation split carved from train "
+                   "(SemCORE, R@1 before and after GSV).")
+display(selection.pivot_table(index=["direction", "variant"], columns="decode weight",
+                              values="gain").round(1))
+ours = (p.gsv_format, p.gsv_show_source, p.gsv_decode_weight)
+chosen = (choice["gsv_format"], choice["gsv_show_source"], choice["gsv_decode_weight"])
+display(Markdown(
+    f"Validation picks **{choice['variant']}** with decoding weight {choice['gsv_decode_weight']} "
+    f"(R@1 gain summed over directions: {choice['validation gain']:+.1f} points). "
+    + ("This profile uses that setting." if ours == chosen else
+       f"This profile uses `gsv_format: {p.gsv_format}`, `gsv_show_source: {p.gsv_show_source}`, "
+       f"`gsv_decode_weight: {p.gsv_decode_weight}`; set the chosen values in its file to follow "
+       "validation.")
+    + (" No format raises R@1 on validation: the SemCORE rows of the tables are GSV's ranking, "
+       "and its cost buys nothing on this profile." if choice["validation gain"] <= 0 else "")))
 
 # %% [markdown]
-# ## Position bias
-# GSV's choice by the letter the correct candidate was shown at (queries whose top k hold one).
-# The order is a seeded shuffle per query, so a verifier that reads the candidates has no
-# trend over the letters; one that favours a letter would show it here.
+# ## Each format on the test split
+# The same retrieval model before and after GSV in each format (the profile's decoding weight),
+# with the paired bootstrap 95 % interval of the R@1 gain over the same test queries.
 
 # %%
-positions = []
-for direction, m in [(d, m) for d, m in pipeline.planned_runs(p) if m.gsv]:
-    t = pipeline.task(p, direction)
-    by_letter = gsv.accuracy_by_position(list(t.queries), pipeline.decoded(p, direction, m),
-                                         pipeline.rankings(p, direction, m), p.gsv_k, p.seed)
-    positions += [{"direction": direction, "method": m.label, **r} for r in by_letter]
-pd.DataFrame(positions)
+effects = [(name, d, pipeline.gsv_effect(p.replace(**variant), d, semcore))
+           for d in p.directions for name, variant in pipeline.gsv_variants(d).items()]
+rows = pd.DataFrame([{"variant": name, **e["row"]} for name, _, e in effects])
+report.write_table(rows, tables / "gsv_formats",
+                   f"GSV formats on the test split (SemCORE, decoding weight {p.gsv_decode_weight}): "
+                   "R@K before and after, paired bootstrap 95 % interval of the R@1 gain, the "
+                   "verifier's loss beside a uniform guess's, position check, cost per query.")
+rows[["direction", "variant", "R@1 before", "R@1 after", "R@1 gain", "gain lo", "gain hi",
+      "R@10 before", "verifier loss", "uniform loss", "position biased"]].round(2)
+
+# %% [markdown]
+# ## Does the verifier read the candidates, or their letters?
+# Top-1 accuracy after GSV by the position at which the correct candidate was shown (queries
+# whose top k hold one). A verifier that compares has the same accuracy at every position; one
+# that favours a letter is right mostly where the answer sat at that letter. The position check
+# (`semcore.gsv.position_check`) flags a format when a position with at least 20 queries
+# deviates by more than 10 points from the mean, or a chi-square test rejects uniformity.
+
+# %%
+heat = pd.DataFrame([{"direction": d, "variant": name, **r} for name, d, e in effects
+                     for r in e["by_position"]])
+if heat.empty:
+    display(Markdown("No query had a correct candidate among its top k."))
+else:
+    with report.figure_style():
+        fig, axes = plt.subplots(1, len(p.directions), figsize=(3.6 * len(p.directions), 2.4),
+                                 squeeze=False)
+        for ax, (d, part) in zip(axes[0], heat.groupby("direction")):
+            grid = part.pivot_table(index="variant", columns="shown at",
+                                    values="GSV top-1 correct %")
+            sns.heatmap(grid, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f",
+                        annot_kws={"fontsize": 6}, cbar=False)
+            ax.set_title(f"{d.upper()}: top-1 correct % by position shown", fontsize=8)
+            ax.set_xlabel("position the correct candidate was shown at")
+            ax.set_ylabel("")
+        report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_positions")
+        plt.show()
+rows[["direction", "variant", "position positions tested", "position mean %",
+      "position max deviation", "position p", "position biased"]]
+
+# %% [markdown]
+# ## Cost per query
+# Measured when the cached steps ran (wall clock on this machine; kept out of the tables'
+# numbers so that they stay byte-identical across runs).
+
+# %%
+cost = rows[["direction", "variant", "decode ms/query", "GSV ms/query"]].copy()
+cost["GSV / decoding"] = cost["GSV ms/query"] / cost["decode ms/query"]
+cost.round(2)
 
 # %% [markdown]
 # ## How many candidates to verify (`gsv_k_sweep`)
 # The paper fixes k = 10 (appendix A.1). Each k here is a full run: the verifier is trained on
 # prompts with k candidates and re-ranks the top k, so one k's verifier is never reused for
-# another. k = 1 would leave nothing to choose, so R@1 could only move through the order after
-# the top k.
+# another.
 
 # %%
 k_rows = [{**pipeline.evaluate(pk, direction, m), "k": pk.gsv_k} for pk, direction, m in pipeline.gsv_k_runs(p)]
-by_k = pd.DataFrame(k_rows)[["direction", "k", "R@1", "R@5", "R@10", "rSum"]]
-fig, ax = plt.subplots(figsize=(3.4, 2.4))
-for direction, rows_k in by_k.groupby("direction"):
-    ax.plot(rows_k["k"], rows_k["R@1"], marker="o", label=f"{direction.upper()} R@1")
-ax.set_xlabel("GSV candidates k")
-ax.set_ylabel("R@1")
-ax.set_title(f"SemCORE vs GSV k ({p.profile})", fontsize=7)
-ax.legend(fontsize=6)
-report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_k")
-by_k
+by_k = pd.DataFrame(k_rows)
+with report.figure_style():
+    fig, ax = plt.subplots(figsize=(3.4, 2.4))
+    for direction, rows_k in by_k.groupby("direction"):
+        ax.errorbar(rows_k["k"], rows_k["R@1"],
+                    yerr=[rows_k["R@1"] - rows_k["R@1 lo"], rows_k["R@1 hi"] - rows_k["R@1"]],
+                    marker="o", capsize=2, label=f"{direction.upper()} R@1")
+    ax.set_xlabel("candidates verified (k)")
+    ax.set_ylabel("R@1 (%)")
+    ax.set_title(f"SemCORE after GSV vs k ({p.profile}, test split)", fontsize=8)
+    ax.legend(fontsize=7)
+    report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_k")
+    plt.show()
+by_k[["direction", "k", "R@1", "R@1 lo", "R@1 hi", "R@5", "R@10", "rSum"]]
 
 # %%
-notebook.summary(p, "04_gsv", with_and_without=rows, cost=cost, by_position=positions, by_k=k_rows)
+notebook.summary(p, "04_gsv", selection=selection.to_dict("records"), choice=choice,
+                 formats=rows.to_dict("records"), by_position=heat.to_dict("records"), by_k=k_rows)

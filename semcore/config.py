@@ -19,10 +19,8 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from semcore import paths
-
-
-class ParamError(ValueError):
-    """A parameter file or value is invalid; the message names the key."""
+from semcore.errors import ParamError
+from semcore.methods import check_method_names
 
 
 @dataclass(frozen=True)
@@ -206,9 +204,6 @@ def _check_ranges(p: Params) -> None:
     for key in ("fig3_sweep", "table4_sweep"):
         if not (paths.PARAMS / "sweeps" / f"{getattr(p, key)}.yaml").is_file():
             raise ParamError(f"parameter {key!r} = {getattr(p, key)!r} names no file in params/sweeps/")
-    # method names are checked against the registry in semcore.methods (imported lazily
-    # there to keep this module free of the pipeline).
-    from semcore.methods import check_method_names
     check_method_names("table1_methods", p.table1_methods)
     check_method_names("table2_methods", p.table2_methods)
     check_method_names("table3_ablations", p.table3_ablations)
@@ -258,7 +253,3 @@ def load(*files: str | Path, **overrides: Any) -> Params:
     merged.update(overrides)
     return from_dict(merged)
 
-
-def from_notebook(params_file: str, overrides: dict[str, Any] | None = None) -> Params:
-    """What a notebook's parameters cell calls: the profile file plus papermill overrides."""
-    return load(params_file, **(overrides or {}))

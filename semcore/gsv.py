@@ -246,7 +246,8 @@ def position_check(by_position: list[dict], min_queries: int = 20, tolerance: fl
 
     rows = [r for r in by_position if r["queries"] >= min_queries]
     if len(rows) < 2:
-        return {"positions tested": len(rows), "max deviation": None, "p": None, "biased": None}
+        return {"positions tested": len(rows), "mean %": None, "max deviation": None, "p": None,
+                "biased": None}
     hits = [round(r["queries"] * r["GSV top-1 correct %"] / 100) for r in rows]
     table = [[h, r["queries"] - h] for h, r in zip(hits, rows)]
     mean = 100 * sum(hits) / sum(r["queries"] for r in rows)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from semcore.errors import ParamError
+
 
 @dataclass(frozen=True)
 class Method:
@@ -65,8 +67,6 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 
 
 def check_method_names(key: str, names: list[str]) -> None:
-    from semcore.config import ParamError
-
     bad = [n for n in names if n not in METHODS]
     if bad:
         raise ParamError(f"parameter {key!r}: unknown method(s) {bad}; valid: {sorted(METHODS)}")

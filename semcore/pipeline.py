@@ -604,6 +604,52 @@ def hits(p: Params, direction: str, method: Method, beam: int | None = None) -> 
     return metrics.hits(rankings(p, direction, method, beam), qrels(p, direction), KS)
 
 
+GSV_VARIANTS = {  # notebook 04's formats: name → the GSV parameters that make it
+    "listwise (paper)": {"gsv_format": "listwise", "gsv_show_source": False},
+    "listwise, permuted": {"gsv_format": "listwise_permuted", "gsv_show_source": False},
+    "pointwise": {"gsv_format": "pointwise", "gsv_show_source": False},
+    "pointwise + source text": {"gsv_format": "pointwise", "gsv_show_source": True},
+}
+GSV_DECODE_WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # verifier + w × decoding score; 0 is the paper's
+
+
+def gsv_variants(direction: str) -> dict[str, dict]:
+    """The formats worth comparing in a direction (source text is a T2I candidate's only)."""
+    return {name: v for name, v in GSV_VARIANTS.items() if direction == "t2i" or not v["gsv_show_source"]}
+
+
+def gsv_selection(p: Params) -> list[dict]:
+    """Notebook 04's choice of GSV format and decoding weight on the validation split carved
+    from train (never the test split): SemCORE's R@1 before GSV and after it under every
+    variant and weight, per direction. Verifier scores are computed once per variant; the
+    weights only re-combine them."""
+    semcore = methods.get("semcore")
+    rows = []
+    for direction in p.directions:
+        for name, variant in gsv_variants(direction).items():
+            pv = p.replace(evaluate_on="validation", **variant)
+            before = evaluate(pv, direction, methods.without_gsv(semcore))["R@1"]
+            for weight in GSV_DECODE_WEIGHTS:
+                after = evaluate(pv.replace(gsv_decode_weight=weight), direction, semcore)["R@1"]
+                rows.append({"direction": direction, "variant": name, "decode weight": weight,
+                             "R@1 before": before, "R@1 after": after, "gain": after - before})
+    return rows
+
+
+def gsv_choice(selection: list[dict]) -> dict:
+    """The variant and weight with the largest validation gain summed over the directions
+    (among those run in every direction); ties go to the one listed first, the closest to
+    the paper (listwise, weight 0)."""
+    directions = {r["direction"] for r in selection}
+    gains: dict[tuple, dict] = {}
+    for r in selection:
+        gains.setdefault((r["variant"], r["decode weight"]), {})[r["direction"]] = r["gain"]
+    totals = {k: sum(g.values()) for k, g in gains.items() if set(g) == directions}
+    (variant, weight), gain = max(totals.items(), key=lambda kv: kv[1])
+    return {"variant": variant, **GSV_VARIANTS[variant], "gsv_decode_weight": weight,
+            "validation gain": gain}
+
+
 def gsv_effect(p: Params, direction: str, method: Method) -> dict:
     """What GSV does to one run (notebook 04): R@1/5/10 of the same model before and after it,
     the paired bootstrap 95 % interval of the R@1 gain, the verifier's accuracy by the position

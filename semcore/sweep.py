@@ -2,7 +2,8 @@
 
 A sweep is params/sweeps/<name>.yaml: a method, `fixed` overrides, and either a `grid` of
 parameter values (every combination is a point) or an explicit list of `points` (Table 4's
-backbone/fine-tuning rows, which are not a product). Every point runs notebooks/sweeps/point.py under papermill with the profile plus its
+backbone/fine-tuning rows, which are not a product); a point may name its own `method` (Table
+4's baseline rows beside SemCORE's). Every point runs notebooks/sweeps/point.py under papermill with the profile plus its
 overrides and writes its metrics to outputs/<profile>/sweeps/<name>/<point>.json, stamped with
 the key of its parameters and the package code (semcore.cache.key_of). A point whose stamped
 result is current is skipped, and the pipeline steps inside are cached, so an interrupted sweep
@@ -51,11 +52,14 @@ class Sweep:
         return [dict(zip(keys, values)) for values in itertools.product(*(self.grid[k] for k in keys))]
 
     def varied(self) -> list[str]:
-        """The parameters the points set (sorted)."""
-        return sorted({k for pt in self.all_points() for k in pt})
+        """The parameters the points set (sorted; `method` is not a parameter)."""
+        return sorted({k for pt in self.all_points() for k in pt} - {"method"})
+
+    def method_of(self, point: dict[str, Any]) -> str:
+        return point.get("method", self.method)
 
     def overrides(self, point: dict[str, Any]) -> dict[str, Any]:
-        return {**self.fixed, **point}
+        return {**self.fixed, **{k: v for k, v in point.items() if k != "method"}}
 
 
 def load(name: str) -> Sweep:
@@ -73,11 +77,12 @@ def load(name: str) -> Sweep:
                                 f"{sorted(missing)}; a sweep has {sorted(REQUIRED_KEYS)}, optional "
                                 "'curves', and exactly one of 'grid' or 'points'")
     sweep = Sweep(name=name, **spec)
-    methods.get(sweep.method)
     points = sweep.all_points()
+    for name in {sweep.method_of(pt) for pt in points}:
+        methods.get(name)
     if not points or len({point_name(pt) for pt in points}) < len(points):
         raise config.ParamError(f"{path}: the sweep needs at least one point, each different")
-    if {sweep.x, sweep.curves or sweep.x} - set(sweep.varied()):
+    if {sweep.x, sweep.curves or sweep.x} - set(sweep.varied()) - {"method"}:
         raise config.ParamError(f"{path}: x and curves must be parameters the points vary, got "
                                 f"{sweep.x!r}, {sweep.curves!r}")
     for point in points:
@@ -96,8 +101,8 @@ def point_dir(profile: str, sweep: Sweep) -> Path:
     return path
 
 
-def point_key(p: config.Params, sweep: Sweep) -> str:
-    return cache.key_of(step="sweep_point", method=sweep.method, params=p.to_dict())
+def point_key(p: config.Params, method: str) -> str:
+    return cache.key_of(step="sweep_point", method=method, params=p.to_dict())
 
 
 def save_point(p: config.Params, sweep: Sweep, point: dict[str, Any], rows: list[dict]) -> Path:
@@ -105,8 +110,9 @@ def save_point(p: config.Params, sweep: Sweep, point: dict[str, Any], rows: list
     point varies (so rows that leave one at the profile's value still show it) and one
     metrics row per direction."""
     path = point_dir(p.profile, sweep) / f"{point_name(point)}.json"
-    settings = {k: getattr(p, k) for k in sweep.varied()}
-    cache.write_json(path, {"key": point_key(p, sweep), "point": point, "settings": settings,
+    settings = {k: getattr(p, k) for k in sweep.varied()} | {"method": sweep.method_of(point)}
+    cache.write_json(path, {"key": point_key(p, sweep.method_of(point)), "point": point,
+                            "settings": settings,
                             "rows": rows})
     return path
 
@@ -114,7 +120,7 @@ def save_point(p: config.Params, sweep: Sweep, point: dict[str, Any], rows: list
 def _current(profile: str, sweep: Sweep, point: dict[str, Any]) -> bool:
     path = point_dir(profile, sweep) / f"{point_name(point)}.json"
     p = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.overrides(point))
-    return path.is_file() and json.loads(path.read_text())["key"] == point_key(p, sweep)
+    return path.is_file() and json.loads(path.read_text())["key"] == point_key(p, sweep.method_of(point))
 
 
 def execute_notebook(source: Path, executed: Path, parameters: dict[str, Any]) -> None:

@@ -52,11 +52,11 @@ def test_tables_and_figures_exist(outputs):
     for stem in ("table1_t2i", "table2_i2t", "table3_ablations_t2i", "table4_backbones", "table5_beam_t2i",
                  "table5_beam_i2t", "identifier_collisions", "identifier_examples", "decode_scores",
                  "model_diagnostics", "ceiling_fraction", "identifier_ceiling", "training_mix",
-                 "recipe_validation"):
+                 "recipe_validation", "gsv_selection", "gsv_formats"):
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
-    for stem in ("00_samples", "01_identifier_lengths", "fig3_cluster_size_lexical_length", "02_loss_curves", "04_gsv_k", "table5_beam_curve",
+    for stem in ("00_samples", "01_identifier_lengths", "fig3_cluster_size_lexical_length", "02_loss_curves", "04_gsv_k", "04_gsv_positions", "table5_beam_curve",
                  "fig4_case_study_t2i", "fig4_case_study_i2t", "07_search"):
         assert (figures / f"{stem}.png").is_file() and (figures / f"{stem}.pdf").is_file()
     assert "paper R@1" in (tables / "table1_t2i.csv").read_text()
@@ -98,9 +98,10 @@ def test_sweep_spec_errors_name_the_problem(tmp_path, monkeypatch):
 def test_table4_rows_are_the_sweep_points_with_their_settings(outputs):
     import pandas as pd
     t4 = pd.read_csv(outputs / "outputs" / "tiny" / "tables" / "table4_backbones.csv")
-    assert list(t4["method"]) == ["tiny (random InternVL)"] * 2
+    assert list(t4["backbone"]) == ["tiny (random InternVL)"] * 2
+    assert list(t4["method"]) == ["w/o GSV"] * 2  # table4_tiny's method
     assert list(t4["finetune"]) == ["full", "lora"] and t4["R@1"].between(0, 100).all()
-    assert t4["paper R@1"].isna().all()  # the paper's Table 4 rows are InternVL2.5
+    assert (t4["R@1 lo"] <= t4["R@1"]).all() and (t4["R@1"] <= t4["R@1 hi"]).all()
 
 
 def test_gsv_k_sweep_retrains_the_verifier_per_k(outputs):
@@ -125,7 +126,14 @@ def test_training_plan_is_what_the_notebooks_trained(outputs):
     verifiers = [s for s in steps if s.func is pipeline.verifier_dir]
     assert len(steps) - len(verifiers) == len(pipeline.planned_models(p)) + len(pipeline.recipe_validation_runs(p))
     # SemCORE per direction at gsv_k 4 and at k 2 (gsv_k_sweep [2, 4]), each verifier once
-    assert sorted((s.args[0].gsv_k, s.args[1]) for s in verifiers) == [(2, "i2t"), (2, "t2i"), (4, "i2t"), (4, "t2i")]
+    listwise = [s for s in verifiers if s.args[0].gsv_format == "listwise" and s.args[0].evaluate_on == "test"]
+    assert sorted((s.args[0].gsv_k, s.args[1]) for s in listwise) == [(2, "i2t"), (2, "t2i"), (4, "i2t"), (4, "t2i")]
+    # notebook 04's formats on test and on validation; the two listwise formats share a verifier
+    shown = {(s.args[0].evaluate_on, s.args[1], s.args[0].gsv_format, s.args[0].gsv_show_source)
+             for s in verifiers}
+    assert {("validation", "t2i", "pointwise", True), ("test", "i2t", "pointwise", False)} <= shown
+    assert not any(f == "listwise_permuted" for _, _, f, _ in shown)
+    assert len({pipeline.verifier_key(*s.args) for s in verifiers}) == len(verifiers)
     built = lambda: sorted(d.name for d in (outputs / "cache").glob("*train/*"))
     before = built()
     launch.train_all(p, from_end=True)
@@ -153,3 +161,43 @@ def test_sweep_points_list_and_safe_names(tmp_path, monkeypatch):
 def test_unknown_parameter_fails_the_notebook(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="beam_szie"):
         run_notebook(NOTEBOOKS[0], tmp_path, overrides={"beam_szie": 3})
+
+
+def test_gsv_notebook_compares_every_format_on_test_and_chooses_on_validation(outputs):
+    import json
+
+    import pandas as pd
+    tables = outputs / "outputs" / "tiny" / "tables"
+    formats = pd.read_csv(tables / "gsv_formats.csv")
+    assert set(zip(formats["direction"], formats["variant"])) == {
+        ("t2i", "listwise (paper)"), ("t2i", "listwise, permuted"), ("t2i", "pointwise"),
+        ("t2i", "pointwise + source text"),
+        ("i2t", "listwise (paper)"), ("i2t", "listwise, permuted"), ("i2t", "pointwise")}
+    assert (formats["gain lo"] <= formats["R@1 gain"]).all() and (formats["R@1 gain"] <= formats["gain hi"]).all()
+    selection = pd.read_csv(tables / "gsv_selection.csv")
+    assert set(selection["decode weight"]) == {0.0, 0.25, 1.0, 4.0}
+    facts = json.loads((outputs / "outputs" / "tiny" / "runs" / "04_gsv.json").read_text())["facts"]
+    everywhere = selection.groupby("variant").filter(
+        lambda g: g["direction"].nunique() == selection["direction"].nunique())
+    best = everywhere.groupby(["variant", "decode weight"])["gain"].sum().max()
+    assert facts["choice"]["validation gain"] == pytest.approx(best)
+
+
+def test_a_sweep_point_may_name_its_own_method(tmp_path, monkeypatch):
+    from semcore import config, sweep
+    spec = tmp_path / "rows.yaml"
+    spec.write_text("title: t\nmethod: semcore\nx: backbone\nfixed: {}\npoints:\n"
+                    "  - {backbone: tiny}\n  - {method: grace_numeric, backbone: tiny}\n")
+    monkeypatch.setattr(sweep, "SWEEPS", tmp_path)
+    loaded = sweep.load("rows")
+    first, second = loaded.all_points()
+    assert loaded.varied() == ["backbone"]
+    assert (loaded.method_of(first), loaded.method_of(second)) == ("semcore", "grace_numeric")
+    assert loaded.overrides(second) == {"backbone": "tiny"}
+    assert sweep.point_name(first) != sweep.point_name(second)
+    p = config.Params()
+    assert sweep.point_key(p, "semcore") != sweep.point_key(p, "grace_numeric")
+    spec.write_text("title: t\nmethod: semcore\nx: backbone\nfixed: {}\npoints:\n"
+                    "  - {method: grace_numerc, backbone: tiny}\n")
+    with pytest.raises(config.ParamError, match="grace_numerc"):
+        sweep.load("rows")

@@ -1,0 +1,29 @@
+"""Tables 1–3's reading is written from the table's own numbers."""
+import math
+
+import pandas as pd
+
+from semcore.tables import VS, reading
+
+
+def row(name, label, r1, lo, hi, vs=math.nan, vs_lo=math.nan, vs_hi=math.nan):
+    return {"name": name, "method": label, "R@1": r1, "R@1 lo": lo, "R@1 hi": hi, "queries": 1000,
+            VS: vs, f"{VS} lo": vs_lo, f"{VS} hi": vs_hi}
+
+
+def test_reading_names_chance_the_interval_and_the_rows_that_differ():
+    df = pd.DataFrame([row("grace_numeric", "GRACE (Numeric ID)", 10.0, 8.2, 11.9, -15.0, -17.0, -13.0),
+                       row("semcore", "SemCORE", 25.0, 22.3, 27.7),
+                       row("sid_long", "Long SID", 26.0, 23.3, 28.8, 1.0, -0.8, 2.9)])
+    text = reading(df, chance=0.1)
+    assert "R@1 25.0 [22.3, 27.7] on 1000 queries (250.0× chance" in text
+    assert "Below it: GRACE (Numeric ID)." in text
+    assert "Not distinguishable from it on these queries: Long SID." in text
+    assert "2.5×" in text and "below the paper's gap" not in text
+
+
+def test_reading_says_where_semcore_misses_the_papers_gap_and_is_empty_without_semcore():
+    df = pd.DataFrame([row("grace_numeric", "GRACE (Numeric ID)", 20.0, 18.0, 22.0, -5.0, -7.0, -3.0),
+                       row("semcore", "SemCORE", 25.0, 22.3, 27.7)])
+    assert "below the paper's gap" in reading(df, chance=0.1)
+    assert reading(df[df["name"] != "semcore"], chance=0.1) == ""
