@@ -130,6 +130,33 @@ class _Trainer(Trainer):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
 
 
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+           "adapter_model.safetensors", "adapter_model.bin")
+
+
+def _complete(checkpoint: Path) -> bool:
+    """Weights and a readable trainer_state.json, which the Trainer writes after everything
+    else of a checkpoint (weights, optimizer, scheduler, RNG states)."""
+    if not any((checkpoint / name).is_file() for name in WEIGHTS):
+        return False
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest complete checkpoint-N under ckpt_dir, after removing incomplete ones (a run
+    killed mid-save would otherwise fail to resume from them on every re-run)."""
+    if not ckpt_dir.is_dir():
+        return None
+    for folder in ckpt_dir.glob("checkpoint-*"):
+        if folder.is_dir() and not _complete(folder):
+            shutil.rmtree(folder, ignore_errors=True)  # every rank under a launcher looks
+    return get_last_checkpoint(str(ckpt_dir))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -170,8 +197,7 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_Bar(cfg.description))
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=last_complete_checkpoint(ckpt_dir))
     if hasattr(backbone.model, "merge_and_unload"):  # LoRA: saved merged, loads like full
         backbone.model = backbone.model.merge_and_unload()
     history = [h for h in trainer.state.log_history if "loss" in h]

@@ -1,4 +1,6 @@
 """Training: the same seed gives the same loss curve, and an interrupted run resumes."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -74,6 +76,45 @@ def test_interrupted_training_resumes_to_the_same_curve(tmp_path, monkeypatch):
     monkeypatch.undo()
     resumed = run(tmp_path, "cut")
     assert resumed[-1]["loss"] == pytest.approx(reference[-1]["loss"], rel=1e-6)
+
+
+def test_a_checkpoint_killed_mid_save_is_removed_and_training_resumes(tmp_path, monkeypatch):
+    """A SIGKILL mid-save leaves checkpoint-N with a config but no weights: the re-run drops it
+    and resumes from the complete checkpoint beside it, to the uninterrupted curve."""
+    reference = run(tmp_path, "ref")
+
+    def stop_after_first_checkpoint(self, args, state, control, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod._Bar, "on_save", stop_after_first_checkpoint, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "cut")
+    monkeypatch.undo()
+    ckpts = tmp_path / "cut" / "checkpoints"
+    (complete,) = ckpts.glob("checkpoint-*")
+    half = ckpts / "checkpoint-999"  # newer than the complete one: resumed from if not checked
+    half.mkdir()
+    (half / "config.json").write_text((complete / "config.json").read_text())
+    truncated = ckpts / "checkpoint-998"  # weights written, trainer state cut short
+    shutil.copytree(complete, truncated)
+    (truncated / "trainer_state.json").write_text("{")
+    assert train_mod.last_complete_checkpoint(ckpts) == str(complete)
+    assert not half.exists() and not truncated.exists()
+    half.mkdir()
+    (half / "config.json").write_text("{}")
+    resumed = run(tmp_path, "cut")
+    assert [h["loss"] for h in resumed] == pytest.approx([h["loss"] for h in reference], rel=1e-6)
+    assert not ckpts.exists()
+
+
+def test_only_incomplete_checkpoints_train_from_scratch(tmp_path):
+    ckpts = tmp_path / "cut" / "checkpoints"
+    (ckpts / "checkpoint-3").mkdir(parents=True)
+    (ckpts / "checkpoint-3" / "config.json").write_text("{}")
+    assert train_mod.last_complete_checkpoint(ckpts) is None
+    (ckpts / "checkpoint-3").mkdir()
+    assert run(tmp_path, "cut")[-1]["loss"] == pytest.approx(run(tmp_path, "ref")[-1]["loss"],
+                                                             rel=1e-6)
 
 
 def test_bf16_precision_trains_and_infers_under_autocast(tmp_path):
