@@ -13,6 +13,9 @@ OUT := outputs/$(PROFILE)
 PARAMS := params/$(PROFILE).yaml
 # The profile's `jobs:` (semcore.config.Params.jobs), read without Python so it works before setup.
 JOBS ?= $(or $(shell sed -n 's/^jobs: *\([0-9][0-9]*\).*/\1/p' $(PARAMS) 2>/dev/null),1)
+ifeq ($(shell echo '$(JOBS)' | grep -Ex '[1-9][0-9]*'),)
+$(error JOBS (make JOBS=n, or jobs: in $(PARAMS)) must be a whole number, 1 or more: the notebooks run at once; got '$(JOBS)')
+endif
 THREADS := $(shell n=$$(( $$(nproc) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 EXECUTED := $(patsubst notebooks/%.py,$(OUT)/%.ipynb,$(NOTEBOOKS))
@@ -52,8 +55,11 @@ $(STAMP): pyproject.toml
 # With JOBS=2 (the embedded profile's `jobs: 2`) the sweeps, then the training plan from its end,
 # run beside notebooks 00–04 (a step they share is built once, see semcore/cache.py), each job
 # with its share of the cores (OMP_NUM_THREADS); JOBS=1 runs everything in turn with all of them.
+# A second `make reproduce` of the same PROFILE in this clone waits for the first (outputs/PROFILE/.lock).
 reproduce: | $(STAMP)  ## run every notebook of PROFILE in order (only what changed), sweeps alongside
-	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) notebooks
+	@mkdir -p $(OUT); exec 9>$(OUT)/.lock; \
+	flock -n 9 || { echo "waiting for another make reproduce of $(PROFILE) ($(OUT)/.lock)"; flock 9; }; \
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) notebooks
 	@echo "outputs in $(OUT)/ (tables/, figures/, runs/, executed notebooks)"
 
 notebooks: $(EXECUTED)

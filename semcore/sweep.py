@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,25 +124,54 @@ def _current(profile: str, sweep: Sweep, point: dict[str, Any]) -> bool:
     return path.is_file() and json.loads(path.read_text())["key"] == point_key(p, sweep.method_of(point))
 
 
+def _temporary(executed: Path, kind: str, pid: int) -> Path:
+    return executed.with_name(f".{executed.stem}.{pid}.{kind}.ipynb")
+
+
 def execute_notebook(source: Path, executed: Path, parameters: dict[str, Any]) -> None:
-    """jupytext source → .ipynb → papermill run, written atomically to `executed`."""
+    """jupytext source → .ipynb → papermill run, written atomically to `executed`.
+
+    The intermediate notebooks are hidden and named by process, so two sweeps at once never
+    share one, and a killed sweep leaves nothing a re-run trips on (`remove_leftovers`)."""
     import jupytext
     import papermill
 
     nb = jupytext.read(source)
     nb.metadata["kernelspec"] = {"name": KERNEL, "language": "python", "display_name": KERNEL}
-    built = executed.with_suffix(".source.ipynb")
-    jupytext.write(nb, built)
-    partial = executed.with_suffix(".partial.ipynb")
-    papermill.execute_notebook(str(built), str(partial), parameters=parameters, kernel_name=KERNEL,
-                               progress_bar=False, log_output=True, cwd=str(paths.REPO))
-    partial.rename(executed)
-    built.unlink()
+    built, partial = (_temporary(executed, kind, os.getpid()) for kind in ("source", "partial"))
+    try:
+        jupytext.write(nb, built)
+        papermill.execute_notebook(str(built), str(partial), parameters=parameters,
+                                   kernel_name=KERNEL, progress_bar=False, log_output=True,
+                                   cwd=str(paths.REPO))
+        os.replace(partial, executed)
+    finally:
+        built.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete the intermediate notebooks of sweeps that were killed (their process is gone)."""
+    for leftover in folder.glob(".*.*.ipynb"):
+        match = re.fullmatch(r"\..+\.(\d+)\.(source|partial)\.ipynb", leftover.name)
+        if match and not _alive(int(match.group(1))):
+            leftover.unlink(missing_ok=True)
 
 
 def run(sweep: Sweep, profile: str) -> None:
     """Execute every point whose result is missing or stale, in grid order."""
     out = point_dir(profile, sweep)
+    remove_leftovers(out)
     todo = [pt for pt in sweep.all_points() if not _current(profile, sweep, pt)]
     print(f"sweep {sweep.name} on {profile}: {len(sweep.all_points()) - len(todo)} of "
           f"{len(sweep.all_points())} points done", flush=True)
