@@ -1,56 +1,140 @@
 """What every notebook does first and last: validated parameters in, a run summary out.
 
-Notebooks are parameterised by papermill with `profile` (params/<profile>.yaml) and an
-`overrides` mapping. papermill only warns about a parameter the notebook does not declare, so
-setup() also refuses any variable injected beside those two: a typo is an error, not a
-silently ignored setting.
+Every setting of a profile (a field of semcore.config.Params) is a papermill parameter. Each
+notebook's parameters cell declares them all as None, which keeps the profile's value, so
+`papermill --help-notebook` lists them with their types and `-p beam_size 30` sets one; several
+can also come as one mapping (`-y 'overrides: {beam_size: 30}'`). The declarations are generated
+from Params: `python -m semcore.notebook` rewrites them, and a test fails when they fall behind.
+
+papermill only warns about a parameter the notebook does not declare, so setup() refuses any
+value injected beside the declared ones: a typo is an error, not a silently ignored setting.
+It checks that on the first run of the setup cell only: when it is run again in JupyterLab, the
+later cells' variables are in the namespace too.
+
+A run whose parameters differ from its profile's writes its tables, figures and run summaries
+to outputs/<profile>+<hash>/ (the settings it changed in overrides.yaml there), so it never
+replaces the results of `make reproduce`, which are the profile's own.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import platform
+import re
+import sys
 import time
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import yaml
 
 from semcore import cache, config, paths
 
-DECLARED = {"profile", "overrides"}
+FIELDS = tuple(f.name for f in dataclasses.fields(config.Params) if f.name != "profile")
+DECLARED = {"profile", "overrides", *FIELDS}
+MARKER = "# Every setting of the profile; None keeps its value."
 _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _PARAMETER_TYPES = (str, int, float, bool, list, dict, tuple, type(None))  # what papermill injects
+_CHECKED = "_semcore_parameters_checked"  # set in the notebook's namespace by its first setup()
 _STARTED: dict[str, float] = {}
 
 
 def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.Params:
     """Validate the notebook's parameters; call it first thing after the parameters cell
     (only imports may come before it). `declared` names a notebook's own extra parameters."""
-    extra = sorted(k for k, v in namespace.items() if not k.startswith("_")
-                   and k not in DECLARED | _IPYTHON | set(declared)
-                   and isinstance(v, _PARAMETER_TYPES))
-    if extra:
-        raise config.ParamError(f"unknown notebook parameter(s) {extra}: pass parameters as "
-                                "`-p profile NAME` and `-y 'overrides: {key: value}'`; "
-                                f"valid keys: {[f for f in config.Params.__dataclass_fields__]}")
+    if _CHECKED not in namespace:
+        extra = sorted(k for k, v in namespace.items() if not k.startswith("_")
+                       and k not in DECLARED | _IPYTHON | set(declared)
+                       and isinstance(v, _PARAMETER_TYPES))
+        if extra:
+            raise config.ParamError(f"unknown notebook parameter(s) {extra}; valid: profile, "
+                                    f"overrides, {', '.join(FIELDS + tuple(declared))}")
     profile = namespace.get("profile", "embedded")
-    params = config.load(paths.PARAMS / f"{profile}.yaml", **(namespace.get("overrides") or {}))
+    overrides = namespace.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise config.ParamError(f"parameter 'overrides' must be a mapping, got {overrides!r}: pass "
+                                "it as -y 'overrides: {beam_size: 3}', or one setting as -p beam_size 3")
+    named = {k: namespace[k] for k in FIELDS if namespace.get(k) is not None}
+    twice = sorted(k for k in named.keys() & overrides.keys() if named[k] != overrides[k])
+    if twice:
+        raise config.ParamError(f"parameter(s) {twice} given twice with different values, "
+                                "by name and in overrides")
+    params = config.load(paths.PARAMS / f"{profile}.yaml", **{**overrides, **named})
     if params.profile != profile:
         raise config.ParamError(f"params/{profile}.yaml declares profile {params.profile!r}")
+    namespace[_CHECKED] = True
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _STARTED[params.profile] = time.perf_counter()
+    folder = run_dir(params)
+    if folder.name != params.profile:
+        print(f"these parameters differ from params/{profile}.yaml: tables, figures and run "
+              f"summaries go to outputs/{folder.name}/ (see its overrides.yaml)")
     return params
 
 
+def run_dir(p: config.Params) -> Path:
+    """outputs/<profile>/ when p is the profile's own parameters, else outputs/<profile>+<hash
+    of the settings that differ>/, which records those settings in overrides.yaml."""
+    own = config.load(paths.PARAMS / f"{p.profile}.yaml").to_dict()
+    changed = {k: v for k, v in p.to_dict().items() if own[k] != v}
+    if not changed:
+        return paths.outputs(p.profile)
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
+    path = paths.outputs(f"{p.profile}+{digest}")
+    cache.atomic_write_text(path / "overrides.yaml", yaml.safe_dump(changed, sort_keys=True))
+    return path
+
+
 def out_dir(p: config.Params, kind: str) -> Path:
-    """outputs/<profile>/<kind>/ (tables, figures, runs)."""
-    path = paths.outputs(p.profile) / kind
+    """<run_dir>/<kind>/ (tables, figures, runs)."""
+    path = run_dir(p) / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def summary(p: config.Params, notebook: str, **facts: Any) -> Path:
-    """Write outputs/<profile>/runs/<notebook>.json: parameters, facts and wall time."""
+    """Write <run_dir>/runs/<notebook>.json: parameters, facts and wall time."""
     path = out_dir(p, "runs") / f"{notebook}.json"
     cache.write_json(path, {"notebook": notebook, "params": p.to_dict(), "facts": facts,
                             "seconds": round(time.perf_counter() - _STARTED.get(p.profile, 0), 1),
                             "python": platform.python_version()})
     return path
+
+
+def declarations() -> list[str]:
+    """The parameters cell's lines for every Params field: `name = None  # type: T  help`, the
+    form papermill's --help-notebook reads (its help may hold no '=')."""
+    hints = typing.get_type_hints(config.Params)
+    defaults = config.Params().to_dict()
+    lines = [MARKER]
+    for name in FIELDS:
+        kind, choices = hints[name], ""
+        if typing.get_origin(kind) is Literal:
+            choices = "|".join(typing.get_args(kind)) + "; "
+            kind = str
+        type_name = kind.__name__ if isinstance(kind, type) else str(kind).replace(" ", "")
+        lines.append(f"{name} = None  # type: {type_name}  {choices}the profile's value, "
+                     f"else {defaults[name]!r}")
+    return lines
+
+
+def write_declarations(source: Path) -> bool:
+    """Replace the generated lines of a notebook's parameters cell (from MARKER to the cell's
+    end); return whether the file changed."""
+    text = source.read_text()
+    pattern = re.compile(rf"^{re.escape(MARKER)}\n(?:(?!# %%).*\n)*?(?=\n*# %%)", re.M)
+    if not pattern.search(text):
+        raise ValueError(f"{source}: no line {MARKER!r} in its parameters cell")
+    new = pattern.sub(lambda _: "\n".join(declarations()) + "\n", text, count=1)
+    if new != text:
+        source.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    sources = sorted((paths.REPO / "notebooks").rglob("*.py"))
+    changed = [s for s in sources if MARKER in s.read_text() and write_declarations(s)]
+    print(f"rewrote the parameters of {len(changed)} notebook(s)", file=sys.stderr)

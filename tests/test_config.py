@@ -1,7 +1,7 @@
 """Parameters: every profile validates; typos and bad values are errors naming the key."""
 import pytest
 
-from semcore import config, notebook, paths
+from semcore import config, paths
 
 
 @pytest.mark.parametrize("profile", sorted(p.stem for p in paths.PARAMS.glob("*.yaml")))
@@ -42,20 +42,6 @@ def test_unset_path_variable_is_named(monkeypatch):
     p = config.Params(data_path="$SEMCORE_NOWHERE/flickr8k")
     with pytest.raises(config.ParamError, match="data_path"):
         p.resolved_path("data_path")
-
-
-def test_notebook_refuses_injected_unknown_parameter():
-    with pytest.raises(config.ParamError, match="beam_size"):
-        notebook.setup({"profile": "tiny", "overrides": {}, "beam_size": 3})
-    p = notebook.setup({"profile": "tiny", "overrides": {"beam_size": 3}})
-    assert p.beam_size == 3
-
-
-def test_notebook_accepts_its_declared_extra_parameter():
-    ns = {"profile": "tiny", "overrides": {}, "query": "a red ball"}
-    with pytest.raises(config.ParamError, match="query"):
-        notebook.setup(dict(ns))
-    assert notebook.setup(dict(ns), declared=("query",)).profile == "tiny"
 
 
 def test_path_defaults_and_repo_relative(monkeypatch):
