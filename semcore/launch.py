@@ -21,7 +21,7 @@ from semcore import config, methods, paths, pipeline
 def training_steps(p: config.Params) -> list[Callable[[], object]]:
     """Every training step the notebooks use, in the order they first need it: generated
     captions (if used), each distinct retrieval model, notebook 02's validation models, each
-    distinct GSV verifier (notebook 04's formats on the test and the validation split too)."""
+    distinct GSV verifier (notebook 04's formats on the validation split too)."""
     steps: list[Callable[[], object]] = [partial(pipeline.captions, p)] if p.caption_source == "generated" else []
     steps += [partial(pipeline.trained_dir, p, d, m) for d, m in pipeline.planned_models(p)]
     recipe = methods.get(pipeline.RECIPE_METHOD)
@@ -30,10 +30,8 @@ def training_steps(p: config.Params) -> list[Callable[[], object]]:
     semcore = methods.get("semcore")
     selection = [(p.replace(evaluate_on="validation", **variant), d, semcore)
                  for d in p.directions for variant in pipeline.gsv_variants(d).values()]
-    tested = [(p.replace(**variant), d, semcore) for d in p.directions
-              for variant in pipeline.gsv_variants(d).values()]
     verifiers: dict[str, Callable[[], object]] = {}
-    for pk, d, m in pipeline.gsv_runs(p) + tested + selection:  # each verifier once, first use
+    for pk, d, m in pipeline.gsv_runs(p) + selection:  # each verifier once, first use
         verifiers.setdefault(pipeline.verifier_key(pk, d, m), partial(pipeline.verifier_dir, pk, d, m))
     return steps + list(verifiers.values())
 

@@ -219,3 +219,12 @@ def test_the_pipeline_runs_on_smol_with_gsv_in_both_directions(tmp_path, monkeyp
         assert result["queries"] == queries and 0 <= result["R@1"] <= 100
         verifier = pipeline.verifier(p, direction, methods.get("semcore"))
         assert verifier.name == "smol" and verifier.bf16 == config.native_bf16()
+
+
+def test_from_scratch_tokenizer_splits_numbers_into_digits_and_round_trips():
+    """Numeric identifiers are digit sequences over ten shared tokens, as in the Llama/SmolLM2
+    tokenizers, however often a number occurs in the tokenizer's training texts."""
+    tok = train_tokenizer(["a dog runs 4821 fast"] * 50 + [str(n) for n in range(3000)], 400)
+    pieces = tok.tokenize("a dog 4821")
+    assert pieces[-4:] == ["4", "8", "2", "1"]
+    assert tok.decode(tok("a dog 4821 and 77")["input_ids"]) == "a dog 4821 and 77"

@@ -23,9 +23,12 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """Byte-level BPE over the given texts (deterministic for the same texts)."""
+    """Byte-level BPE over the given texts (deterministic for the same texts). Digits are split
+    one by one, as the Llama/SmolLM2 tokenizers do: a numeric identifier is then a digit sequence
+    over ten shared tokens, not arbitrary merges of its digits that each occur a few times."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
