@@ -37,7 +37,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: setup reproduce notebooks sweep train test bench data status clean readme check-readme
+.PHONY: help setup reproduce notebooks sweep train test test-fast bench data status clean readme check-readme
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -129,6 +129,10 @@ $(DEMO): $(word 3,$(BUILDERS))
 test: $(STAMP)  ## unit tests + every notebook end to end on the tiny profile
 	$(BIN)/pytest -q
 
+# Tests marked `slow` (pyproject.toml) run notebooks or train models for minutes.
+test-fast: $(STAMP)  ## unit tests only, no notebook runs or other slow tests (the edit loop)
+	$(BIN)/pytest -q -m "not slow"
+
 # The decoding benchmarks write outputs/bench/*.json; notebooks/bench/decoding_cost.py plots them.
 bench: $(STAMP)  ## benchmarks that print their figures (trie, decoding, smol decoding, training, identifiers, encoder)
 	$(BIN)/python benchmarks/bench_trie.py
@@ -155,6 +159,9 @@ check-readme: | $(STAMP)  ## fail if README.md's results block is not PROFILE's 
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done
 	@du -sh cache 2>/dev/null || echo "cache empty"
+
+help:  ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 clean:  ## remove outputs and cache (keeps the venv)
 	rm -rf outputs cache build

@@ -54,6 +54,7 @@ def nearest_neighbour_caption_similarity(feats: np.ndarray, caption_means: np.nd
     return float((caption_means * caption_means[nearest]).sum(axis=1).mean())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FLICKR8K.is_dir(), reason=f"Flickr8k not found at {FLICKR8K.resolve()}")
 def test_flickr8k_features_are_deterministic_and_semantic() -> None:
     corpus = load_captions_jsonl(FLICKR8K, "flickr8k", max_train_images=1, max_test_images=N_IMAGES)

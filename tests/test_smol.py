@@ -203,6 +203,7 @@ def test_generate_keeps_prompt_and_beam_scores_are_sequence_log_probs():
         assert_exhaustive_with_exact_scores(bb, trie, targets, queries, results, features)
 
 
+@pytest.mark.slow
 def test_the_pipeline_runs_on_smol_with_gsv_in_both_directions(tmp_path, monkeypatch):
     """The CPU profile's path end to end on a few embedded images: SmolLM2 + DINOv2 features,
     LoRA, precision auto (bf16 autocast where the CPU has it natively, as the flickr8k profile),

