@@ -2,8 +2,10 @@
 
 A profile is one flat YAML file (params/<profile>.yaml). papermill merges parameter files
 shallowly and only warns on unknown keys, so every key is validated here: an unknown or
-mistyped key, or a value of the wrong type or outside its allowed set, is an error that names
-the key and what is allowed.
+mistyped key, a value of the wrong type or outside its allowed set, or values that contradict
+each other (gsv_k above beam_size), is an error that names the key and what is allowed, raised
+when the parameters are read, before any work starts. A YAML syntax error or a key given twice
+names the file and line.
 """
 from __future__ import annotations
 
@@ -197,16 +199,59 @@ def _check_ranges(p: Params) -> None:
     if any(d not in p.directions for d in p.ablation_directions):
         raise ParamError("parameter 'ablation_directions' must be a subset of 'directions' "
                          f"{p.directions!r}, got {p.ablation_directions!r}")
-    if any(b <= 0 for b in p.beam_sweep):
-        raise ParamError(f"parameter 'beam_sweep' must hold positive beam sizes, got {p.beam_sweep!r}")
-    if any(not 0 < k <= 26 for k in p.gsv_k_sweep):
-        raise ParamError(f"parameter 'gsv_k_sweep' must hold values in 1..26, got {p.gsv_k_sweep!r}")
+    _check_beams(p)
+    _check_backbone_path(p)
     for key in ("fig3_sweep", "table4_sweep"):
         if not (paths.PARAMS / "sweeps" / f"{getattr(p, key)}.yaml").is_file():
             raise ParamError(f"parameter {key!r} = {getattr(p, key)!r} names no file in params/sweeps/")
-    check_method_names("table1_methods", p.table1_methods)
-    check_method_names("table2_methods", p.table2_methods)
-    check_method_names("table3_ablations", p.table3_ablations)
+    for key in ("table1_methods", "table2_methods", "table3_ablations"):
+        if not getattr(p, key):
+            raise ParamError(f"parameter {key!r} is empty: its table needs at least one method, "
+                             f"e.g. [semcore]")
+        check_method_names(key, getattr(p, key))
+
+
+def _check_beams(p: Params) -> None:
+    """Beam search keeps at least 2 hypotheses (transformers' beam search), and GSV re-ranks the
+    top gsv_k of a beam, so the beam must hold them: at beam_size and at every beam of
+    beam_sweep (notebook 03 runs SemCORE at each); each k of gsv_k_sweep becomes a run's gsv_k
+    (notebook 04), so the same holds for it."""
+    if p.beam_size < 2:
+        raise ParamError(f"parameter 'beam_size' must be at least 2 (beam search keeps two "
+                         f"hypotheses or more), got {p.beam_size}")
+    if any(b < 2 for b in p.beam_sweep) or not p.beam_sweep:
+        raise ParamError(f"parameter 'beam_sweep' must hold beam sizes of at least 2, got {p.beam_sweep!r}")
+    if any(not 0 < k <= 26 for k in p.gsv_k_sweep):
+        raise ParamError(f"parameter 'gsv_k_sweep' must hold values in 1..26, got {p.gsv_k_sweep!r}")
+    if p.gsv_k > p.beam_size:
+        raise ParamError(f"parameter 'gsv_k' = {p.gsv_k} is larger than 'beam_size' = {p.beam_size}: "
+                         f"GSV re-ranks the top gsv_k of the beam, so use gsv_k <= {p.beam_size}")
+    small = [b for b in p.beam_sweep if b < p.gsv_k]
+    if small:
+        raise ParamError(f"parameter 'beam_sweep' holds beams {small} smaller than 'gsv_k' = "
+                         f"{p.gsv_k} (SemCORE re-ranks the top gsv_k of each beam); use beams >= {p.gsv_k}")
+    smallest = min([p.beam_size, *p.beam_sweep])
+    big = [k for k in p.gsv_k_sweep if k > smallest]
+    if big:
+        raise ParamError(f"parameter 'gsv_k_sweep' holds {big}, larger than the smallest beam "
+                         f"({smallest}, of 'beam_size' and 'beam_sweep'): each k is the gsv_k of "
+                         f"a run, so use values <= {smallest}")
+
+
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")  # org/name, as the Hugging Face hub spells a repository
+
+
+def _check_backbone_path(p: Params) -> None:
+    """An InternVL backbone_path is a hub id (org/name) or a folder that exists."""
+    if not p.backbone.startswith("internvl"):
+        return
+    value = p.expanded("backbone_path")
+    if HUB_ID.fullmatch(value) and not value.startswith("."):
+        return
+    if not (paths.REPO / value).is_dir():
+        raise ParamError(f"parameter 'backbone_path' = {p.backbone_path!r} reads {value!r}, which is "
+                         "no folder (and no hub id of the form org/name); point it (or the "
+                         "variable it uses, e.g. SEMCORE_INTERNVL) at a native InternVL checkpoint")
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -223,6 +268,20 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
+def _number_hint(value: Any, annotation: Any) -> str:
+    """Why a number may have arrived as text: YAML 1.1 reads 1e-3 (no dot) as a string."""
+    if annotation is not float or not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    mantissa, _, exponent = value.lower().partition("e")
+    fixed = f"{mantissa}.0e{exponent}" if exponent and "." not in mantissa else value
+    return (f". YAML reads {value} as a string, not a number (exponent form needs a dot); "
+            f"write {fixed}")
+
+
 def from_dict(values: dict[str, Any]) -> Params:
     """Validate a flat mapping into Params; unknown keys and bad types name the key."""
     hints = typing.get_type_hints(Params)
@@ -234,9 +293,38 @@ def from_dict(values: dict[str, Any]) -> Params:
             raise ParamError(f"unknown parameter {key!r}.{hint} Valid parameters: {', '.join(known)}")
         if not _type_ok(value, hints[key]):
             allowed = get_args(hints[key]) if get_origin(hints[key]) is Literal else hints[key]
-            raise ParamError(f"parameter {key!r} = {value!r} is invalid; expected {allowed}")
+            raise ParamError(f"parameter {key!r} = {value!r} is invalid; expected {allowed}"
+                             + _number_hint(value, hints[key]))
     coerced = {k: float(v) if hints[k] is float else v for k, v in values.items()}
     return Params(**coerced)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParamError(f"{self.name}, line {line}: key {key!r} is given twice (also on "
+                                 f"line {seen[key]}); keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; a syntax error or a repeated key names the file and line."""
+    with path.open(encoding="utf-8") as handle:
+        try:
+            return yaml.load(handle, Loader=_UniqueKeyLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ParamError(f"{path}{where}: YAML syntax error: {exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise ParamError(f"{path}: YAML syntax error: {exc}") from None
 
 
 def load(*files: str | Path, **overrides: Any) -> Params:
@@ -245,8 +333,9 @@ def load(*files: str | Path, **overrides: Any) -> Params:
     for f in files:
         path = Path(f)
         if not path.is_file():
-            raise ParamError(f"parameter file not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+            profiles = sorted(q.stem for q in paths.PARAMS.glob("*.yaml"))
+            raise ParamError(f"parameter file not found: {path} (profiles in params/: {profiles})")
+        data = read_yaml(path) or {}
         if not isinstance(data, dict) or any(isinstance(v, dict) for v in data.values()):
             raise ParamError(f"{path}: a parameter file must be one flat mapping of key: value")
         merged.update(data)

@@ -553,13 +553,22 @@ def verified(p: Params, direction: str, method: Method, beam: int | None = None)
 
 
 def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
-    """Text-to-image search for a new query: the top-k corpus images (not cached)."""
+    """Text-to-image search for a new query: the top-k corpus images (not cached). A query
+    whose prompt and identifier would not fit the model's positions is an error, not a run on
+    positions it never learnt."""
     if not text.strip():
-        raise ValueError("search query is empty")
+        raise ValueError("search query is empty: type some words to search for")
     t, table = task(p, "t2i"), identifiers(p, "t2i", method)
+    bb = trained(p, "t2i", method)
+    length = len(prompts.text_query(bb, text).prompt)
+    longest = max(len(prompts.identifier_target(bb, i)) for i in table.identifiers)
+    if length + longest > bb.max_length:
+        raise ValueError(f"search query is too long: its prompt is {length} tokens and the "
+                         f"longest identifier {longest}, over the model's {bb.max_length} "
+                         f"positions; shorten it by {length + longest - bb.max_length} tokens or more")
     query = Query("search", text, None, frozenset())
-    ranked = _decode(trained(p, "t2i", method), p, "t2i", method, "corpus", [query],
-                     p.beam_size, method.constrained, "search")
+    ranked = _decode(bb, p, "t2i", method, "corpus", [query], p.beam_size, method.constrained,
+                     "search")
     if not method.gsv:
         return ranked["search"].items()[:k]
     found = gsv.verify(verifier(p, "t2i", method), t, table, [query], ranked, image_inputs(p),

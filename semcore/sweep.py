@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from semcore import cache, config, methods, paths
 
@@ -70,13 +69,20 @@ def load(name: str) -> Sweep:
     if not path.is_file():
         known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
         raise config.ParamError(f"no sweep {name!r} ({path}); sweeps: {known}")
-    spec = yaml.safe_load(path.read_text()) or {}
+    spec = config.read_yaml(path) or {}
+    if not isinstance(spec, dict):
+        raise config.ParamError(f"{path}: a sweep is a mapping of {sorted(REQUIRED_KEYS | OPTIONAL_KEYS)}")
     unknown = set(spec) - REQUIRED_KEYS - OPTIONAL_KEYS
     missing = REQUIRED_KEYS - set(spec)
     if unknown or missing or ("grid" in spec) == ("points" in spec):
         raise config.ParamError(f"{path}: unknown keys {sorted(unknown)}, missing keys "
                                 f"{sorted(missing)}; a sweep has {sorted(REQUIRED_KEYS)}, optional "
                                 "'curves', and exactly one of 'grid' or 'points'")
+    grid, points = spec.get("grid"), spec.get("points")
+    if not (isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values())
+            or isinstance(points, list) and all(isinstance(v, dict) for v in points)):
+        raise config.ParamError(f"{path}: 'grid' must map each parameter to a list of values, "
+                                "or 'points' be a list of mappings of parameter: value")
     sweep = Sweep(name=name, **spec)
     points = sweep.all_points()
     for name in {sweep.method_of(pt) for pt in points}:

@@ -139,7 +139,7 @@ def test_global_id_as_number(inputs: IdentifierInputs, sid: IdentifierTable):
 
 
 @pytest.mark.parametrize("meaning,size,k", [("clusters", 3, 3), ("items_per_cluster", 20, 3),
-                                             ("clusters", 500, 60), ("items_per_cluster", 500, 1)])
+                                             ("clusters", 60, 60), ("items_per_cluster", 60, 1)])
 def test_cluster_size_meaning(inputs: IdentifierInputs, meaning: str, size: int, k: int):
     o = opts(cluster_size=size, cluster_size_meaning=meaning)
     assert cluster_count(len(inputs.texts), o) == k

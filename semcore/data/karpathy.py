@@ -51,6 +51,9 @@ def load_karpathy(json_path: Path, image_root: Path, name: str, max_train_images
             raise DataError(f"{where}: image file not found: {path}")
         entry = entries[filename] = Entry(filename, SPLIT_OF[raw_split], path)
         for index, sentence in enumerate(sentences[:MAX_CAPTIONS]):
-            raw = sentence.get("raw") if isinstance(sentence, dict) else None
-            add_caption(entry, index, raw, entry.split, f"{where}, sentences[{index}]")
+            if not isinstance(sentence, dict) or "raw" not in sentence:
+                raise DataError(f"{where}, sentences[{index}]: a sentence must be an object with "
+                                f"its text under 'raw' ({{\"raw\": \"A dog runs.\", \"tokens\": "
+                                f"[...]}}), got {str(sentence)[:120]!r}")
+            add_caption(entry, index, sentence["raw"], entry.split, f"{where}, sentences[{index}]")
     return assemble(name, list(entries.values()), max_train_images, max_test_images)

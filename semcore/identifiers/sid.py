@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans
 
+from semcore.errors import ParamError
 from semcore.identifiers.base import (IdentifierInputs, IdentifierOptions, IdentifierTable,
                                       add_suffixes)
 from semcore.keywords import class_tfidf, keybert_keywords, top_cluster_words
@@ -28,12 +29,16 @@ def kmeans_labels(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def cluster_count(n: int, opts: IdentifierOptions) -> int:
-    """K: cluster_size itself ("clusters") or n / cluster_size items per cluster, in [1, n]."""
-    if opts.cluster_size < 1:
-        raise ValueError(f"cluster_size must be >= 1, not {opts.cluster_size}")
+    """K: cluster_size itself ("clusters") or n / cluster_size items per cluster. More clusters
+    (or items per cluster) than the n items is an error, not a silent cap: the identifiers would
+    not be what the parameters say."""
+    if not 1 <= opts.cluster_size <= n:
+        meaning = "clusters" if opts.cluster_size_meaning == "clusters" else "items per cluster"
+        raise ParamError(f"parameter 'cluster_size' = {opts.cluster_size} ({meaning}) must be in "
+                         f"1..{n}: there are {n} items to cluster")
     k = opts.cluster_size if opts.cluster_size_meaning == "clusters" \
         else round(n / opts.cluster_size)
-    return int(min(max(k, 1), n))
+    return k
 
 
 def assemble(scheme: str, item_ids: list[str], global_parts: list[str],

@@ -42,6 +42,11 @@ class Backbone:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
 
+    @property
+    def max_length(self) -> int:
+        """The most tokens (prompt plus generated) the language model has positions for."""
+        return self.model.config.get_text_config().max_position_embeddings
+
     def encode(self, text: str) -> list[int]:
         """Token ids of a text fragment, without special tokens."""
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
