@@ -157,6 +157,21 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     return get_last_checkpoint(str(ckpt_dir))
 
 
+def loss_curve(per_step: list[dict], window: int) -> list[dict]:
+    """The mean loss of each run of `window` steps, from the loss logged at every step.
+
+    The Trainer's own logged loss is a running mean since its last log, which restarts when a run
+    resumes from a checkpoint: the first value after a resume would average fewer steps and the
+    curve would differ from an uninterrupted run's. Per-step losses are restored with the
+    checkpoint, so windows over them are the same either way."""
+    curve = []
+    for start in range(0, len(per_step), window):
+        chunk = per_step[start:start + window]
+        curve.append({"step": chunk[-1]["step"], "epoch": chunk[-1]["epoch"],
+                      "loss": sum(h["loss"] for h in chunk) / len(chunk)})
+    return curve
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -165,7 +180,8 @@ def seed_everything(seed: int) -> None:
 
 def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndarray],
           cfg: TrainConfig, work_dir: Path) -> list[dict]:
-    """Fine-tune backbone.model in place; returns the loss history (one entry per log step).
+    """Fine-tune backbone.model in place; returns the loss curve (`loss_curve`: the mean loss
+    of every quarter epoch).
 
     Checkpoints go to work_dir/checkpoints and are removed once training completes; the final
     weights are saved to work_dir/model.
@@ -184,7 +200,7 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
         output_dir=str(ckpt_dir), num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear", warmup_steps=max(1, steps_per_epoch // 4), weight_decay=0.0,
-        logging_steps=max(1, steps_per_epoch // 4), save_strategy="steps",
+        logging_steps=1, save_strategy="steps",
         save_steps=save_every, save_total_limit=1,
         seed=cfg.seed, data_seed=cfg.seed, report_to=[], disable_tqdm=True,
         dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
@@ -200,7 +216,8 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
     trainer.train(resume_from_checkpoint=last_complete_checkpoint(ckpt_dir))
     if hasattr(backbone.model, "merge_and_unload"):  # LoRA: saved merged, loads like full
         backbone.model = backbone.model.merge_and_unload()
-    history = [h for h in trainer.state.log_history if "loss" in h]
+    history = loss_curve([h for h in trainer.state.log_history if "loss" in h],
+                         window=max(1, steps_per_epoch // 4))
     if trainer.is_world_process_zero():  # under a multi-GPU launcher, rank 0 writes
         backbone.model.save_pretrained(work_dir / "model")
         (work_dir / "loss_history.json").write_text(json.dumps(history, indent=1))

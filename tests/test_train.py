@@ -117,6 +117,34 @@ def test_only_incomplete_checkpoints_train_from_scratch(tmp_path):
                                                              rel=1e-6)
 
 
+def test_a_resume_between_two_logs_gives_the_uninterrupted_curve(tmp_path, monkeypatch):
+    """Batch size 1: 9 steps an epoch, the loss averaged over every 2 steps, a checkpoint after
+    step 9. A run killed there resumes to exactly the uninterrupted curve, the window that spans
+    the resume (steps 9 and 10) included."""
+    bb, ex, images = setup_examples()
+    cfg = TrainConfig(2, 1, 1e-3, seed=0)
+    reference = train(bb, ex, images, cfg, tmp_path / "ref")
+
+    def stop_after_first_checkpoint(self, args, state, control, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod._Bar, "on_save", stop_after_first_checkpoint, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(*setup_examples(), cfg, tmp_path / "cut")
+    monkeypatch.undo()
+    assert [c.name for c in (tmp_path / "cut" / "checkpoints").iterdir()] == ["checkpoint-9"]
+    resumed = train(*setup_examples(), cfg, tmp_path / "cut")
+    assert [h["step"] for h in reference] == [2, 4, 6, 8, 10, 12, 14, 16, 18]
+    assert resumed == reference
+
+
+def test_loss_curve_means_each_window_of_steps():
+    steps = [{"step": i, "epoch": i / 4, "loss": float(i)} for i in range(1, 8)]
+    assert train_mod.loss_curve(steps, 3) == [{"step": 3, "epoch": 0.75, "loss": 2.0},
+                                              {"step": 6, "epoch": 1.5, "loss": 5.0},
+                                              {"step": 7, "epoch": 1.75, "loss": 7.0}]
+
+
 def test_bf16_precision_trains_and_infers_under_autocast(tmp_path):
     """precision: bf16 — the Trainer autocasts on CPU (AMX) and inference runs in the same mode;
     the loss curve stays reproducible and close to the fp32 one."""
