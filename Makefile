@@ -37,7 +37,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export SOURCE_DATE_EPOCH := 0
 
-.PHONY: help setup reproduce notebooks sweep train test test-fast bench data status clean readme check-readme
+.PHONY: help setup reproduce notebooks sweep train test test-fast bench data status clean readme check-readme lab html check-html
 .DELETE_ON_ERROR:
 
 setup: $(STAMP)  ## a venv with torch 2.13.0 (CPU, from local disk) and the package
@@ -146,6 +146,11 @@ bench: $(STAMP)  ## benchmarks that print their figures (trie, decoding, smol de
 	$(BIN)/python benchmarks/bench_identifiers.py
 	$(BIN)/python benchmarks/bench_image_encoder.py
 
+# Kills a tiny run at each kind of step (benchmarks/fault_check.py); about twice a tiny run.
+.PHONY: fault-check
+fault-check: $(STAMP)  ## SIGKILL a tiny run at 9 kinds of step, re-run, check tables and figures are unchanged
+	$(BIN)/python benchmarks/fault_check.py
+
 data: $(STAMP)  ## download, verify, unpack DATASET=flickr30k|coco into data/ (needs internet)
 	$(BIN)/python -m semcore.data.download $(DATASET) --root data $(foreach f,$(FROM),--from-archive $(f))
 
@@ -159,6 +164,30 @@ check-readme: | $(STAMP)  ## fail if README.md's results block is not PROFILE's 
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done
 	@du -sh cache 2>/dev/null || echo "cache empty"
+
+# JupyterLab from the [lab] extra, with the jupytext sources opening as notebooks: the default
+# viewer is set in this venv's settings overrides, so the user's own JupyterLab settings stay as they are.
+LAB := $(VENV)/.lab-installed
+$(LAB): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[lab]'
+	$(BIN)/jupytext-config --settings-file $(VENV)/share/jupyter/lab/settings/overrides.json set-default-viewer python
+	touch $@
+
+lab: $(LAB)  ## JupyterLab on notebooks/, where the .py sources open as notebooks
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks
+
+# The static site and its browser check (semcore/site.py): nbconvert and Playwright from the
+# [site] extra; the check drives Debian's Chromium (apt-get install chromium).
+SITE := $(VENV)/.site-installed
+$(SITE): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[site]'
+	touch $@
+
+html: $(SITE)  ## PROFILE's executed notebooks as a static site, outputs/PROFILE/site/index.html
+	$(BIN)/python -m semcore.site --profile $(PROFILE)
+
+check-html: $(SITE)  ## open that site in headless Chromium; fail on a broken image or link
+	$(BIN)/python -m semcore.site --profile $(PROFILE) --check
 
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
