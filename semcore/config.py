@@ -249,9 +249,11 @@ def _check_backbone_path(p: Params) -> None:
     if HUB_ID.fullmatch(value) and not value.startswith("."):
         return
     if not (paths.REPO / value).is_dir():
-        raise ParamError(f"parameter 'backbone_path' = {p.backbone_path!r} reads {value!r}, which is "
-                         "no folder (and no hub id of the form org/name); point it (or the "
-                         "variable it uses, e.g. SEMCORE_INTERNVL) at a native InternVL checkpoint")
+        variables = re.findall(r"\$\{?(\w+)", p.backbone_path)
+        via = f" (from ${variables[0]})" if variables and os.environ.get(variables[0]) else ""
+        raise ParamError(f"parameter 'backbone_path' = {p.backbone_path!r} reads {value!r}{via}, "
+                         "which is no folder and no hub id (org/name): point it at a native "
+                         "InternVL checkpoint folder or hub id")
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -322,7 +324,10 @@ def read_yaml(path: Path) -> Any:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ParamError(f"{path}{where}: YAML syntax error: {exc.problem or exc.context}") from None
+            opened = (f" ({exc.context} on line {exc.context_mark.line + 1})"
+                      if exc.context and exc.context_mark and exc.problem_mark else "")
+            raise ParamError(f"{path}{where}: YAML syntax error: {exc.problem or exc.context}"
+                             f"{opened}") from None
         except yaml.YAMLError as exc:
             raise ParamError(f"{path}: YAML syntax error: {exc}") from None
 
