@@ -26,6 +26,7 @@ import re
 import sys
 import time
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,9 @@ def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.P
         raise config.ParamError(f"params/{profile}.yaml declares profile {params.profile!r}")
     namespace[_CHECKED] = True
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Deprecations raised inside the training stack (transformers' renames, say) are for this
+    # package's developers, who see them in the tests; a notebook's reader can do nothing about them.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate|torch)\.")
     _STARTED[params.profile] = time.perf_counter()
     folder = run_dir(params)
     if folder.name != params.profile:
@@ -95,13 +99,13 @@ def out_dir(p: config.Params, kind: str) -> Path:
     return path
 
 
-def summary(p: config.Params, notebook: str, **facts: Any) -> Path:
-    """Write <run_dir>/runs/<notebook>.json: parameters, facts and wall time."""
-    path = out_dir(p, "runs") / f"{notebook}.json"
-    cache.write_json(path, {"notebook": notebook, "params": p.to_dict(), "facts": facts,
-                            "seconds": round(time.perf_counter() - _STARTED.get(p.profile, 0), 1),
-                            "python": platform.python_version()})
-    return path
+def summary(p: config.Params, notebook: str, **facts: Any) -> None:
+    """Write <run_dir>/runs/<notebook>.json: parameters, facts and wall time. It returns
+    nothing, so the notebook's last cell does not echo a path of this machine."""
+    cache.write_json(out_dir(p, "runs") / f"{notebook}.json",
+                     {"notebook": notebook, "params": p.to_dict(), "facts": facts,
+                      "seconds": round(time.perf_counter() - _STARTED.get(p.profile, 0), 1),
+                      "python": platform.python_version()})
 
 
 def declarations() -> list[str]:

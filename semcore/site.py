@@ -130,8 +130,9 @@ def check(index: Path, chromium: str = CHROMIUM) -> list[str]:
                 target = Path(unquote(url.path))
                 if not target.is_file():
                     problems.append(f"{current.name}: link to missing {target.name}")
-                elif target == current and url.fragment and not page.evaluate(
-                        "id => document.getElementById(id) !== null", unquote(url.fragment)):
+                elif target == current and url.fragment and not page.evaluate(  # as browsers do:
+                        "ids => ids.some(id => document.getElementById(id) !== null)",  # raw or decoded
+                        [url.fragment, unquote(url.fragment)]):
                     problems.append(f"{current.name}: link to missing anchor #{url.fragment}")
                 elif current == index.resolve() and target.suffix == ".html":
                     todo.append(target)

@@ -106,6 +106,15 @@ def test_setup_cell_can_be_rerun_after_later_cells(converted, tmp_path):
     assert notebook.setup(namespace).beam_size == 5
 
 
+def test_setup_silences_the_training_stacks_deprecations_only():
+    import warnings
+    notebook.setup({"profile": "tiny"})
+    with warnings.catch_warnings(record=True) as caught:
+        for module in ("transformers.training_args", "semcore.pipeline"):
+            warnings.warn_explicit(f"deprecated in {module}", FutureWarning, "x.py", 1, module=module, registry={})
+    assert [str(w.message) for w in caught] == ["deprecated in semcore.pipeline"]
+
+
 def test_declared_extra_parameter():
     ns = {"profile": "tiny", "overrides": {}, "query": "a red ball"}
     with pytest.raises(config.ParamError, match="query"):
@@ -123,7 +132,7 @@ def test_a_run_with_overrides_writes_to_its_own_folder(outputs, capsys):
     assert folder.parent == outputs and folder.name.startswith("tiny+") and folder.name != "tiny+"
     assert f"outputs/{folder.name}/" in capsys.readouterr().out
     assert yaml.safe_load((folder / "overrides.yaml").read_text()) == {"beam_size": 12, "cluster_size": 3}
-    summary = notebook.summary(wider, "00_data")
-    assert summary.parent == folder / "runs" and not (outputs / "tiny" / "runs").exists()
+    assert notebook.summary(wider, "00_data") is None  # a notebook's last cell echoes no path
+    assert (folder / "runs" / "00_data.json").is_file() and not (outputs / "tiny" / "runs").exists()
     assert notebook.run_dir(tiny.replace(beam_size=12, cluster_size=3)) == folder
     assert notebook.run_dir(tiny.replace(beam_size=13)) not in (folder, outputs / "tiny")

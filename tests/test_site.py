@@ -22,7 +22,7 @@ def png() -> str:
 
 def executed(path: Path, image: str, link: str = "#Protocol") -> None:
     """A notebook as papermill leaves it: parameters cell, injected cell, an image, a widget."""
-    cells = [nbf.new_markdown_cell(f"# Data\n\n## Protocol\n\nSee [the protocol]({link})."),
+    cells = [nbf.new_markdown_cell(f"# 00 · Data\n\n## Protocol\n\nSee [the protocol]({link})."),
              nbf.new_code_cell("beam_size = None  # type: int", metadata={"tags": ["parameters"]}),
              nbf.new_code_cell('profile = "tiny"', metadata={"tags": ["injected-parameters"]}),
              nbf.new_code_cell("plt.show()", outputs=[
