@@ -41,6 +41,7 @@ _IPYTHON = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _PARAMETER_TYPES = (str, int, float, bool, list, dict, tuple, type(None))  # what papermill injects
 _CHECKED = "_semcore_parameters_checked"  # set in the notebook's namespace by its first setup()
 _STARTED: dict[str, float] = {}
+_ANNOUNCED: set[str] = set()  # override folders this process has named to the reader
 
 
 def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.Params:
@@ -72,23 +73,24 @@ def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.P
     # package's developers, who see them in the tests; a notebook's reader can do nothing about them.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate|torch)\.")
     _STARTED[params.profile] = time.perf_counter()
-    folder = run_dir(params)
-    if folder.name != params.profile:
-        print(f"these parameters differ from params/{profile}.yaml: tables, figures and run "
-              f"summaries go to outputs/{folder.name}/ (see its overrides.yaml)")
     return params
 
 
 def run_dir(p: config.Params) -> Path:
     """outputs/<profile>/ when p is the profile's own parameters, else outputs/<profile>+<hash
-    of the settings that differ>/, which records those settings in overrides.yaml."""
+    of the settings that differ>/, which records those settings in overrides.yaml. Made when a
+    notebook first writes there (a sweep point, which writes only its sweep's files, makes none)."""
     own = config.load(paths.PARAMS / f"{p.profile}.yaml").to_dict()
     changed = {k: v for k, v in p.to_dict().items() if own[k] != v}
     if not changed:
         return paths.outputs(p.profile)
-    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
-    path = paths.outputs(f"{p.profile}+{digest}")
+    name = f"{p.profile}+{hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]}"
+    path = paths.outputs(name)
     cache.atomic_write_text(path / "overrides.yaml", yaml.safe_dump(changed, sort_keys=True))
+    if name not in _ANNOUNCED:
+        _ANNOUNCED.add(name)
+        print(f"settings {sorted(changed)} differ from params/{p.profile}.yaml: this run writes "
+              f"to outputs/{name}/, not over the profile's outputs")
     return path
 
 

@@ -126,8 +126,9 @@ def test_a_run_with_overrides_writes_to_its_own_folder(outputs, capsys):
     tiny = notebook.setup({"profile": "tiny"})
     assert notebook.out_dir(tiny, "tables") == outputs / "tiny" / "tables"
     same = notebook.setup({"profile": "tiny", "beam_size": tiny.beam_size})  # the profile's value
-    assert notebook.run_dir(same) == outputs / "tiny" and "differ" not in capsys.readouterr().out
+    assert notebook.run_dir(same) == outputs / "tiny" and capsys.readouterr().out == ""
     wider = notebook.setup({"profile": "tiny", "overrides": {"beam_size": 12, "cluster_size": 3}})
+    assert sorted(d.name for d in outputs.iterdir()) == ["tiny"]  # nothing written yet (a sweep point)
     folder = notebook.run_dir(wider)
     assert folder.parent == outputs and folder.name.startswith("tiny+") and folder.name != "tiny+"
     assert f"outputs/{folder.name}/" in capsys.readouterr().out
