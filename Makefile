@@ -186,7 +186,7 @@ $(SITE): $(STAMP)
 html: $(SITE)  ## PROFILE's executed notebooks as a static site, outputs/PROFILE/site/index.html
 	$(BIN)/python -m semcore.site --profile $(PROFILE)
 
-check-html: $(SITE)  ## open that site in headless Chromium; fail on a broken image or link
+check-html: html  ## build that site and open it in headless Chromium; fail on a broken image or link
 	$(BIN)/python -m semcore.site --profile $(PROFILE) --check
 
 help:  ## list the targets

@@ -3,19 +3,25 @@ lists and `-p` sets, still validated; the setup cell can be re-run; a run with o
 to its own outputs folder. No kernel runs here: papermill --prepare-only injects the
 parameters and the test executes the parameters cells and setup() itself."""
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
 import pytest
 import yaml
+from click.testing import CliRunner
+from papermill.cli import papermill
 
 from semcore import config, notebook
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")) + [REPO / "notebooks" / "sweeps" / "point.py"]
-PAPERMILL = [sys.executable, "-m", "papermill"]
+
+
+def run_papermill(*args: str) -> str:
+    """papermill's command line, in this process; its output."""
+    result = CliRunner().invoke(papermill, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,7 @@ def converted(tmp_path_factory) -> Path:
 def prepared(converted: Path, tmp_path: Path, *args: str) -> dict:
     """The namespace after the parameters cells of `papermill --prepare-only <args>`."""
     out = tmp_path / "prepared.ipynb"
-    subprocess.run([*PAPERMILL, "--prepare-only", *args, str(converted), str(out)],
-                   check=True, capture_output=True, text=True, cwd=REPO)
+    run_papermill("--prepare-only", *args, str(converted), str(out))
     namespace: dict = {}
     for cell in jupytext.read(out).cells:
         tags = cell.metadata.get("tags", [])
@@ -66,8 +71,7 @@ def test_no_cell_assigns_a_setting(source):
 
 
 def test_help_notebook_lists_every_setting_with_type_and_default(converted):
-    shown = subprocess.run([*PAPERMILL, "--help-notebook", str(converted)], check=True,
-                           capture_output=True, text=True, cwd=REPO).stdout
+    shown = run_papermill("--help-notebook", str(converted))
     assert "beam_size: int (default None)" in shown and "else 20" in shown
     assert "directions: list[str] (default None)" in shown
     assert "learning_rate: float (default None)" in shown
