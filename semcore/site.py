@@ -70,9 +70,9 @@ def notebook_page(executed: Path, neighbours: tuple[str | None, str | None]) -> 
     nb.metadata.pop("widgets", None)
     body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(
         nb, resources={"metadata": {"name": executed.stem, "path": str(executed.parent)}})
-    links = [f"<a href='{n}.html'>{label} {n}</a>" for n, label in zip(neighbours, ("←", "→")) if n]
-    nav = (f"<nav style='font:14px system-ui;padding:.5rem 1rem'><a href='index.html'>index</a> · "
-           f"{' · '.join(links)}</nav>")
+    links = ["<a href='index.html'>index</a>"] + [
+        f"<a href='{n}.html'>{label} {n}</a>" for n, label in zip(neighbours, ("←", "→")) if n]
+    nav = f"<nav style='font:14px system-ui;padding:.5rem 1rem'>{' · '.join(links)}</nav>"
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
 
 
