@@ -72,6 +72,10 @@ def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.P
     # Deprecations raised inside the training stack (transformers' renames, say) are for this
     # package's developers, who see them in the tests; a notebook's reader can do nothing about them.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate|torch)\.")
+    # transformers' own bars (loading weights, converting a GGUF file) last a second and would stay
+    # at 0 % in an executed notebook's text; the package's bars (training, decoding) stay on.
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.disable_progress_bar()
     _STARTED[params.profile] = time.perf_counter()
     return params
 

@@ -110,9 +110,13 @@ def test_setup_cell_can_be_rerun_after_later_cells(converted, tmp_path):
     assert notebook.setup(namespace).beam_size == 5
 
 
-def test_setup_silences_the_training_stacks_deprecations_only():
+def test_setup_silences_the_training_stacks_deprecations_and_bars():
     import warnings
+
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.enable_progress_bar()
     notebook.setup({"profile": "tiny"})
+    assert not transformers_logging.is_progress_bar_enabled()
     with warnings.catch_warnings(record=True) as caught:
         for module in ("transformers.training_args", "semcore.pipeline"):
             warnings.warn_explicit(f"deprecated in {module}", FutureWarning, "x.py", 1, module=module, registry={})
