@@ -61,6 +61,7 @@ def notebook_page(executed: Path, neighbours: tuple[str | None, str | None]) -> 
     """One executed notebook as HTML, with links to the index and the previous and next page."""
     import nbformat
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     nb = nbformat.read(executed, as_version=4)
     nb.cells = [c for c in nb.cells if "parameters" not in c.metadata.get("tags", [])]
@@ -68,7 +69,9 @@ def notebook_page(executed: Path, neighbours: tuple[str | None, str | None]) -> 
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
     nb.metadata.pop("widgets", None)
-    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(
+    exporter = HTMLExporter(template_name="lab", embed_images=True)
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor, enabled=True)  # a bar's last state only
+    body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": executed.stem, "path": str(executed.parent)}})
     links = ["<a href='index.html'>index</a>"] + [
         f"<a href='{n}.html'>{label} {n}</a>" for n, label in zip(neighbours, ("←", "→")) if n]

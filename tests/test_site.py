@@ -21,11 +21,14 @@ def png() -> str:
 
 
 def executed(path: Path, image: str, link: str = "#Protocol") -> None:
-    """A notebook as papermill leaves it: parameters cell, injected cell, an image, a widget."""
+    """A notebook as papermill leaves it: parameters cell, injected cell, a text progress bar, an
+    image, a widget."""
     cells = [nbf.new_markdown_cell(f"# 00 · Data\n\n## Protocol\n\nSee [the protocol]({link})."),
              nbf.new_code_cell("beam_size = None  # type: int", metadata={"tags": ["parameters"]}),
              nbf.new_code_cell('profile = "tiny"', metadata={"tags": ["injected-parameters"]}),
              nbf.new_code_cell("plt.show()", outputs=[
+                 nbf.new_output("stream", name="stderr", text="\rload:   0%|  | 0/2"),
+                 nbf.new_output("stream", name="stderr", text="\rload: 100%|##| 2/2\n"),
                  nbf.new_output("display_data", data={"image/png": image, "text/plain": "<Figure>"}),
                  nbf.new_output("display_data", data={site.WIDGET: {"model_id": "x"}, "text/plain": "0%"})])]
     nbformat.write(nbf.new_notebook(cells=cells, metadata={"widgets": {}}), path)
@@ -51,6 +54,7 @@ def test_index_maps_notebooks_to_the_paper_and_pages_drop_parameters(outputs):
     assert "beam_size" not in page and "injected-parameters" in page and "model_id" not in page
     assert "href='index.html'" in page and "href='01_identifiers.html'" in page
     assert "data:image/png;base64," in page
+    assert "load: 100%" in page and "0/2" not in page  # a progress bar shows its last state
 
 
 def test_missing_readme_section_is_named(tmp_path):
