@@ -206,3 +206,15 @@ def test_a_sweep_point_may_name_its_own_method(tmp_path, monkeypatch):
                     "  - {method: grace_numerc, backbone: tiny}\n")
     with pytest.raises(config.ParamError, match="grace_numerc"):
         sweep.load("rows")
+
+
+def test_a_run_with_other_settings_leaves_the_profiles_outputs_alone(outputs):
+    """papermill -p epochs 1 on a profile writes to outputs/tiny+<hash>/, not over outputs/tiny/."""
+    import yaml
+    tiny = outputs / "outputs" / "tiny"
+    before = {**digest(tiny / "figures"), **digest(tiny / "runs")}
+    run_notebook(NOTEBOOKS[0], outputs, epochs=1)
+    assert {**digest(tiny / "figures"), **digest(tiny / "runs")} == before
+    (folder,) = (outputs / "outputs").glob("tiny+*")
+    assert yaml.safe_load((folder / "overrides.yaml").read_text()) == {"epochs": 1}
+    assert (folder / "runs" / "00_data.json").is_file() and (folder / "figures" / "00_samples.png").is_file()
