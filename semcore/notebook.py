@@ -18,6 +18,7 @@ replaces the results of `make reproduce`, which are the profile's own.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
@@ -52,8 +53,10 @@ def setup(namespace: dict[str, Any], declared: tuple[str, ...] = ()) -> config.P
                        and k not in DECLARED | _IPYTHON | set(declared)
                        and isinstance(v, _PARAMETER_TYPES))
         if extra:
-            raise config.ParamError(f"unknown notebook parameter(s) {extra}; valid: profile, "
-                                    f"overrides, {', '.join(FIELDS + tuple(declared))}")
+            valid = ["profile", "overrides", *FIELDS, *declared]
+            close = [m for k in extra for m in difflib.get_close_matches(k, valid, n=1)]
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise config.ParamError(f"unknown notebook parameter(s) {extra}.{hint} Valid: {', '.join(valid)}")
     profile = namespace.get("profile", "embedded")
     overrides = namespace.get("overrides") or {}
     if not isinstance(overrides, dict):

@@ -91,7 +91,7 @@ def test_p_sets_a_setting(converted, tmp_path, outputs):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-p", "beam_szie", "3"], r"unknown notebook parameter\(s\) \['beam_szie'\].*beam_size"),
+    (["-p", "beam_szie", "3"], r"unknown notebook parameter\(s\) \['beam_szie'\]\. Did you mean 'beam_size'\?"),
     (["-p", "beam_size", "many"], r"'beam_size' = 'many' is invalid"),
     (["-p", "dataset", "flickr"], r"'dataset' = 'flickr'.*karpathy"),
     (["-p", "overrides", "beam_size: 3"], r"'overrides' must be a mapping.*-p beam_size 3"),
