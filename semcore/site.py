@@ -50,11 +50,12 @@ def index_page(profile: str, pages: list[str]) -> str:
             line = line.replace(f"`{name.group(1)}`", f"[{name.group(1)}]({name.group(1)}.html)", 1)
         rows.append(line)
     table = mistune.create_markdown(plugins=["table"])("\n".join(rows))
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>semcore: {profile}"
+    name = html.escape(profile)
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>semcore: {name}"
             f"</title><style>{STYLE}</style></head><body>\n<h1>semcore walkthrough: the "
-            f"<code>{html.escape(profile)}</code> profile</h1>\n<p>The executed notebooks of "
-            f"<code>make reproduce PROFILE={html.escape(profile)}</code>, each beside the part of the "
-            f"SemCORE paper it reproduces.</p>\n{table}</body></html>\n")
+            f"<code>{name}</code> profile</h1>\n<p>The executed notebooks of <code>make reproduce "
+            f"PROFILE={name}</code>, each beside the part of the SemCORE paper it reproduces.</p>\n"
+            f"{table}</body></html>\n")
 
 
 def notebook_page(executed: Path, neighbours: tuple[str | None, str | None]) -> str:
