@@ -45,9 +45,10 @@ def index_page(profile: str, pages: list[str]) -> str:
 
     rows = []
     for line in paper_table():
-        name = re.match(r"\| `(\d\d_\w+)` \|", line)
-        if name and name.group(1) in pages:
-            line = line.replace(f"`{name.group(1)}`", f"[{name.group(1)}]({name.group(1)}.html)", 1)
+        notebook = re.match(r"\| `(\d\d_\w+)` \|", line)
+        if notebook and notebook.group(1) in pages:
+            stem = notebook.group(1)
+            line = line.replace(f"`{stem}`", f"[{stem}]({stem}.html)", 1)
         rows.append(line)
     table = mistune.create_markdown(plugins=["table"])("\n".join(rows))
     name = html.escape(profile)
