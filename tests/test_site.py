@@ -64,9 +64,8 @@ def test_missing_readme_section_is_named(tmp_path):
 
 
 @pytest.mark.skipif(not Path(site.CHROMIUM).is_file(),
-                    reason="Debian's chromium is not installed")
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_chromium_check_finds_broken_images_and_links(outputs):
-    pytest.importorskip("playwright")
     assert site.check(site.build("tiny") / "index.html") == []
     executed(outputs / "01_identifiers.ipynb", base64.b64encode(b"not a png").decode(), link="gone.html")
     problems = site.check(site.build("tiny") / "index.html")
