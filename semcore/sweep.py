@@ -157,6 +157,13 @@ def execute_notebook(source: Path, executed: Path, parameters: dict[str, Any]) -
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (killed, not yet reaped by its parent) does not."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.parent.parent.is_dir():  # Linux: /proc shows the state
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

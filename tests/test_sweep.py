@@ -5,6 +5,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import papermill
@@ -57,14 +58,22 @@ def test_a_failing_point_leaves_no_intermediate_notebook(tmp_path, monkeypatch):
 
 
 def test_leftovers_of_a_killed_sweep_are_removed_and_a_running_ones_kept(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+    """Killed sweeps: one whose process is gone, one that is a zombie not yet reaped (as a
+    sweep killed with its make is, until init reaps it)."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    killed = [tmp_path / f".a=1.{dead}.source.ipynb", tmp_path / f".a=1.{dead}.partial.ipynb"]
+    zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    zombie.kill()
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
+    killed = [tmp_path / f".a=1.{gone}.source.ipynb", tmp_path / f".a=1.{gone}.partial.ipynb",
+              tmp_path / f".a=3.{zombie.pid}.partial.ipynb"]
     running = tmp_path / f".a=2.{os.getpid()}.partial.ipynb"
     result = tmp_path / "a=0.ipynb"
     for path in killed + [running, result]:
         path.write_text("{}")
     sweep.remove_leftovers(tmp_path)
+    zombie.wait()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, result.name])
 
 
