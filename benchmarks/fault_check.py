@@ -7,7 +7,7 @@ table and figure must equal the reference's byte for byte, and no half-written r
 (`*.partial`, a hidden sweep notebook) may be left. A kill point that never came (its step ran
 between two polls) fails the check.
 
-Run: `make fault-check` (about 16 minutes on 2 shared cores: a tiny run, then a tiny run with
+Run: `make fault-check` (12–16 minutes on 2 shared cores: a tiny run, then a tiny run with
 its kills and re-runs); `--keep` keeps the folders under build/fault-check/ to look at.
 """
 from __future__ import annotations
