@@ -561,7 +561,7 @@ def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
     t, table = task(p, "t2i"), identifiers(p, "t2i", method)
     bb = trained(p, "t2i", method)
     length = len(prompts.text_query(bb, text).prompt)
-    longest = max(len(prompts.identifier_target(bb, i)) for i in table.identifiers)
+    longest = identifier_trie(p, "t2i", method).trie.max_length  # the trie's longest path
     if length + longest > bb.max_length:
         raise ValueError(f"search query is too long: its prompt is {length} tokens and the "
                          f"longest identifier {longest}, over the model's {bb.max_length} "

@@ -143,12 +143,14 @@ def search(text: str) -> Callable[[Path], object]:
     def run(folder: Path):
         from semcore import prompts
         from semcore.models.tiny import build_tiny, train_tokenizer
+        from semcore.retrieval import IdentifierTrie
         tok = train_tokenizer(["a red ball", "red ball"] + prompts.TEMPLATE_WORDS, 300)
         bb = build_tiny(tok, 32, 32, 1, seed=0)
         patch = pytest.MonkeyPatch()
         patch.setattr(pipeline, "task", lambda p, d: None)
-        patch.setattr(pipeline, "identifiers", lambda p, d, m: types.SimpleNamespace(
-            identifiers=["red ball"]))
+        table = types.SimpleNamespace(identifiers=["red ball"])
+        patch.setattr(pipeline, "identifiers", lambda p, d, m: table)
+        patch.setattr(pipeline, "identifier_trie", lambda p, d, m: IdentifierTrie.build(tok, table))
         patch.setattr(pipeline, "trained", lambda p, d, m: bb)
         try:
             return pipeline.search(config.Params(), text, methods.get("wo_gsv"))
