@@ -44,6 +44,7 @@ precision = None  # type: str  fp32|bf16|auto; the profile's value, else 'fp32'
 deepspeed_config = None  # type: str  the profile's value, else ''
 tiny_hidden = None  # type: int  the profile's value, else 128
 tiny_layers = None  # type: int  the profile's value, else 2
+text_features = None  # type: str  none|minilm; the profile's value, else 'none'
 epochs = None  # type: int  the profile's value, else 5
 batch_size = None  # type: int  the profile's value, else 16
 learning_rate = None  # type: float  the profile's value, else 0.002

@@ -86,6 +86,12 @@ class Params:
     deepspeed_config: str = ""  # e.g. params/deepspeed/zero2.json, used under `make train LAUNCHER=deepspeed`
     tiny_hidden: int = 128
     tiny_layers: int = 2
+    # minilm: every text input (query, pseudo-query, GSV sentence and captions) also reaches the
+    # model as its frozen all-MiniLM-L6-v2 sentence embedding, one projected feature token beside
+    # its words: the text counterpart of the frozen DINOv2 image features, for the backbones on
+    # features (scratch, smol). A model trained from scratch then starts from pretrained sentence
+    # semantics, as the paper's pretrained MLLM does; none: words only.
+    text_features: Literal["none", "minilm"] = "none"
     epochs: int = 5
     batch_size: int = 16
     learning_rate: float = 2e-3
@@ -181,6 +187,9 @@ def _check_ranges(p: Params) -> None:
     if p.backbone.startswith("internvl") and not p.backbone_path:
         raise ParamError(f"parameter 'backbone_path' must name a native InternVL checkpoint "
                          f"(hub id or folder) for backbone {p.backbone!r}")
+    if p.text_features != "none" and p.backbone not in ("scratch", "smol"):
+        raise ParamError(f"parameter 'text_features' = {p.text_features!r} needs a backbone on "
+                         f"features ('scratch' or 'smol'), got backbone {p.backbone!r}")
     if not 0 <= p.lora_dropout < 1:
         raise ParamError(f"parameter 'lora_dropout' must be in [0, 1), got {p.lora_dropout!r}")
     if p.learning_rate <= 0:

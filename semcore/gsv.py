@@ -174,6 +174,7 @@ def scores(bb: Backbone, task: Task, table: IdentifierTable, todo: list[tuple[Qu
     flat = [(row, enc, reads) for row, (q, shown) in enumerate(todo)
             for enc, reads in _scoring_prompts(bb, task, table, q, shown, fmt, show_source)]
     out = [[0.0] * len(shown) for _, shown in todo]
+    bb.prepare_texts(t for _, enc, _ in flat for t in enc.texts)
     for start in tqdm(range(0, len(flat), batch_size), desc=f"GSV {fmt}", ascii=True,
                       mininterval=2.0):
         chunk = flat[start:start + batch_size]

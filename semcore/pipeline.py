@@ -39,7 +39,8 @@ ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_s
            "lexical_length", "dedup_top_n", "global_id_style", "global_id_words", "text_encoder",
            "image_size", "seed")
 MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
-              "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers", "epochs",
+              "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers",
+              "text_features", "epochs",
               "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
 GSV_KEYS = ("gsv_k", "gsv_format", "gsv_show_source", "gsv_epochs", "gsv_train_queries", "beam_size",
             "decode_score")  # the last two: its training candidates
@@ -230,7 +231,7 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
     finetune is "lora"."""
     bb = choice.new_backbone(p.backbone, _backbone_path(p), texts, new_tokens,
                              image_size=p.image_size, hidden=p.tiny_hidden, layers=p.tiny_layers,
-                             seed=p.seed)
+                             seed=p.seed, text_features=p.text_features == "minilm")
     if p.finetune == "lora":
         from semcore.models.smol import apply_lora
         bb.model = apply_lora(bb.model, p.lora_rank, p.lora_alpha, p.lora_dropout)

@@ -21,11 +21,42 @@ TEMPLATE_WORDS = ["text:", "image:", "id:", "caption:", "because", "sentence:", 
 
 @dataclass
 class Encoded:
-    """One model input: prompt ids, target ids (empty at inference), and its images in order."""
+    """One model input: prompt ids, target ids (empty at inference), and its images and (for
+    backbones with sentence features) its text inputs, each in placeholder order."""
 
     prompt: list[int]
     target: list[int] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+
+class _Prompt:
+    """A prompt built piece by piece: words, images (their placeholders) and text inputs (their
+    words, after one sentence-feature placeholder where the backbone reads them)."""
+
+    def __init__(self, bb: Backbone):
+        self.bb, self.ids, self.images, self.texts = bb, [], [], []
+
+    def words(self, text: str) -> "_Prompt":
+        self.ids += self.bb.encode(text)
+        return self
+
+    def image(self, image_id: str) -> "_Prompt":
+        self.ids += _image(self.bb)
+        self.images.append(image_id)
+        return self
+
+    def text(self, label: str, text: str) -> "_Prompt":
+        """`label` then the text input (as "label text"); the feature placeholder sits between."""
+        self.ids += self.bb.encode(label)
+        if self.bb.text_values is not None:
+            self.ids.append(self.bb.text_token_id)
+            self.texts.append(text)
+        self.ids += self.bb.encode(f" {text}")
+        return self
+
+    def done(self, target: list[int] | None = None) -> Encoded:
+        return Encoded(self.ids, target or [], self.images, self.texts)
 
 
 def _image(bb: Backbone) -> list[int]:
@@ -53,14 +84,13 @@ def _target(bb: Backbone, identifier: str | None, rationale: str | None) -> list
 
 def text_query(bb: Backbone, text: str, identifier: str | None = None,
                rationale: str | None = None) -> Encoded:
-    prompt = bb.encode(f"text: {text}\nid:")
-    return Encoded(prompt, _target(bb, identifier, rationale))
+    return _Prompt(bb).text("text:", text).words("\nid:").done(_target(bb, identifier, rationale))
 
 
 def image_query(bb: Backbone, image_id: str, identifier: str | None = None,
                 rationale: str | None = None) -> Encoded:
-    prompt = bb.encode("image: ") + _image(bb) + bb.encode("\nid:")
-    return Encoded(prompt, _target(bb, identifier, rationale), [image_id])
+    return (_Prompt(bb).words("image: ").image(image_id).words("\nid:")
+            .done(_target(bb, identifier, rationale)))
 
 
 def caption(bb: Backbone, image_id: str, text: str | None = None) -> Encoded:
@@ -82,21 +112,21 @@ def chat_caption(bb: Backbone, image_id: str) -> Encoded:
 def gsv_t2i(bb: Backbone, query: str, candidates: list[tuple[str, str]],
             answer: int | None = None) -> Encoded:
     """candidates: (image id, lexical ID) in presentation order; answer: index of the target."""
-    prompt: list[int] = []
+    prompt = _Prompt(bb)
     for label, (image_id, lexical) in zip(LABELS, candidates):
-        prompt += bb.encode(f"{label}: ") + _image(bb) + bb.encode(f" {lexical}\n")
-    prompt += bb.encode(f"sentence: {query}\nselect the image that best matches the sentence.\nanswer:")
-    return Encoded(prompt, _answer(bb, answer), [c[0] for c in candidates])
+        prompt.words(f"{label}: ").image(image_id).words(f" {lexical}\n")
+    prompt.text("sentence:", query).words("\nselect the image that best matches the sentence.\nanswer:")
+    return prompt.done(_answer(bb, answer))
 
 
 def gsv_i2t(bb: Backbone, image_id: str, candidates: list[tuple[str, str]],
             answer: int | None = None) -> Encoded:
     """candidates: (caption text, lexical ID) in presentation order."""
-    prompt = bb.encode("image: ") + _image(bb) + bb.encode("\n")
+    prompt = _Prompt(bb).words("image: ").image(image_id).words("\n")
     for label, (caption, lexical) in zip(LABELS, candidates):
-        prompt += bb.encode(f"{label}: {caption} ({lexical})\n")
-    prompt += bb.encode("select the caption that best matches the image.\nanswer:")
-    return Encoded(prompt, _answer(bb, answer), [image_id])
+        prompt.text(f"{label}:", caption).words(f" ({lexical})\n")
+    prompt.words("select the caption that best matches the image.\nanswer:")
+    return prompt.done(_answer(bb, answer))
 
 
 def gsv_pair_t2i(bb: Backbone, query: str, candidate: tuple[str, str, str | None],
@@ -104,17 +134,18 @@ def gsv_pair_t2i(bb: Backbone, query: str, candidate: tuple[str, str, str | None
     """Pointwise GSV: one candidate (image id, lexical ID, its source text when shown), then the
     query; the target says whether they match (" yes" / " no")."""
     image_id, lexical, source = candidate
-    text = f" {lexical}" + (f"\ncaption: {source}" if source else "")
-    prompt = bb.encode("candidate: ") + _image(bb) + bb.encode(f"{text}\nsentence: {query}\nmatch:")
-    return Encoded(prompt, _verdict(bb, answer), [image_id])
+    prompt = _Prompt(bb).words("candidate: ").image(image_id).words(f" {lexical}")
+    if source:
+        prompt.words("\n").text("caption:", source)
+    return prompt.words("\n").text("sentence:", query).words("\nmatch:").done(_verdict(bb, answer))
 
 
 def gsv_pair_i2t(bb: Backbone, image_id: str, candidate: tuple[str, str],
                  answer: bool | None = None) -> Encoded:
     """Pointwise GSV for I2T: the query image, then one candidate caption with its lexical ID."""
     caption, lexical = candidate
-    prompt = bb.encode("image: ") + _image(bb) + bb.encode(f"\ncandidate: {caption} ({lexical})\nmatch:")
-    return Encoded(prompt, _verdict(bb, answer), [image_id])
+    prompt = _Prompt(bb).words("image: ").image(image_id).words("\n").text("candidate:", caption)
+    return prompt.words(f" ({lexical})\nmatch:").done(_verdict(bb, answer))
 
 
 def verdict_token_ids(bb: Backbone) -> tuple[int, int]:

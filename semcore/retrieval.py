@@ -56,11 +56,7 @@ def left_padded(bb: Backbone, batch: list[Encoded], images: dict[str, np.ndarray
     for row, e in enumerate(batch):
         ids[row, width - len(e.prompt):] = torch.tensor(e.prompt)
         mask[row, width - len(e.prompt):] = 1
-    out = {"input_ids": ids, "attention_mask": mask}
-    image_ids = [i for e in batch for i in e.images]
-    if image_ids:
-        out["pixel_values"] = bb.pixel_values([images[i] for i in image_ids])
-    return to_model(bb, out)
+    return to_model(bb, {"input_ids": ids, "attention_mask": mask, **bb.feature_inputs(batch, images)})
 
 
 def to_model(bb: Backbone, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -103,6 +99,7 @@ def decode_constrained(bb: Backbone, index: IdentifierTrie, table: IdentifierTab
     `table` (the items `index` was built from). `score`: how identifiers are scored and ranked
     (`constrained_beam_search`; "sum" is eq. 1)."""
     trie, groups = index.trie, table.groups()
+    bb.prepare_texts(t for _, e in queries for t in e.texts)
     out: dict[str, Ranked] = {}
     for start in tqdm(range(0, len(queries), batch_size), desc=desc, ascii=True, mininterval=2.0):
         chunk = queries[start:start + batch_size]
@@ -151,6 +148,7 @@ def decode_free(bb: Backbone, table: IdentifierTable, queries: list[tuple[str, E
     groups = table.groups()
     named = string_matcher(groups, match)
     max_len = max(len(identifier_target(bb, i)) for i in groups) + 2
+    bb.prepare_texts(t for _, e in queries for t in e.texts)
     out: dict[str, Ranked] = {}
     for start in tqdm(range(0, len(queries), batch_size), desc=desc, ascii=True, mininterval=2.0):
         chunk = queries[start:start + batch_size]

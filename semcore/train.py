@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
@@ -75,10 +76,7 @@ class Collator:
             keep = torch.zeros_like(labels, dtype=torch.bool)
             keep[:, :-1] = labels[:, 1:] != -100
             out["logits_to_keep"] = keep
-        image_ids = [i for e in batch for i in e.images]
-        if image_ids:
-            out["pixel_values"] = self.bb.pixel_values([self.images[i] for i in image_ids])
-        return out
+        return {**out, **self.bb.feature_inputs(batch, self.images)}
 
 
 def target_token_loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
@@ -114,12 +112,22 @@ class _Bar(TrainerCallback):
 
 
 class _Trainer(Trainer):
-    """Trainer whose resume loads weights through from_pretrained.
+    """Trainer whose batches hold examples of similar length, and whose resume loads weights
+    through from_pretrained.
 
+    A batch is padded to its longest example: random batches of Flickr8k's retrieval examples
+    were 54 % padding (39 columns for 25 tokens on average), so the sampler is transformers'
+    LengthGroupedSampler over the examples' token counts (shuffled, then sorted by length within
+    mega-batches of 50 batches), which cuts the tokens a step computes by about a third.
     transformers 5 saves InternVL checkpoints under its legacy key names and the Trainer's raw
     state-dict load on resume does not map them back (every key reported missing, weights left
     random); from_pretrained applies the mapping. Adapters (peft) keep the stock path.
     """
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset or self.train_dataset
+        return LengthGroupedSampler(self.args.train_batch_size,
+                                    lengths=[len(e.prompt) + len(e.target) for e in dataset.examples])
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         model = model or self.model
@@ -188,6 +196,7 @@ def train(backbone: Backbone, examples: list[Encoded], images: dict[str, np.ndar
     """
     if not examples:
         raise ValueError("no training examples")
+    backbone.prepare_texts(t for e in examples for t in e.texts)
     seed_everything(cfg.seed)
     logging.getLogger("transformers.trainer").setLevel(logging.WARNING)
     hf_logging.disable_progress_bar()  # weight-saving bars would drown the training bar

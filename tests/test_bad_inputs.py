@@ -222,6 +222,8 @@ CASES = [
     Case("negative seed", tiny(seed=-1), ParamError, ("'seed'", ">= 0")),
     Case("learning_rate 0", tiny(learning_rate=0.0), ParamError, ("'learning_rate'", "> 0")),
     Case("lora_dropout 1", tiny(lora_dropout=1.0), ParamError, ("'lora_dropout'", "[0, 1)")),
+    Case("text_features on a pixel backbone", tiny(text_features="minilm"), ParamError,
+         ("'text_features'", "'minilm'", "'scratch' or 'smol'", "'tiny'")),
     Case("image_size not a multiple of 8", tiny(image_size=30), ParamError,
          ("'image_size'", "multiple of 8", "30")),
     Case("heldout caption 5", tiny(heldout_caption_index=5), ParamError,

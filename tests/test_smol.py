@@ -118,6 +118,67 @@ def test_several_images_per_prompt_fill_in_placeholder_order():
     assert torch.equal(embeds[batch["input_ids"] == bb.image_token_id], projected)
 
 
+class FakeSentenceFeatures:
+    """SentenceFeatures without MiniLM: a fixed random vector per text."""
+
+    def __init__(self):
+        self.prepared: list[str] = []
+
+    def prepare(self, texts):
+        self.prepared += list(texts)
+
+    def __call__(self, texts):
+        rng = lambda t: np.random.default_rng(sum(map(ord, t)))  # noqa: E731
+        return torch.from_numpy(np.stack([rng(t).standard_normal((1, 384)).astype(np.float32)
+                                          for t in texts]))
+
+
+def with_text_features() -> tuple[Backbone, list[prompts.Encoded], dict[str, np.ndarray]]:
+    tok = train_tokenizer(TEXTS * 5 + prompts.TEMPLATE_WORDS + IDS, 400)
+    bb = build_smol(tiny_lm(len(tok), tok.eos_token_id), tok, feature_dim=D, n_image_tokens=T,
+                    seed=0, text_features=True)
+    bb.text_values = FakeSentenceFeatures()
+    _, _, features = setup()
+    return bb, [prompts.text_query(bb, t, IDS[i]) for i, t in enumerate(TEXTS)], features
+
+
+def test_text_inputs_keep_their_words_and_gain_one_sentence_feature():
+    plain, _, _ = setup()
+    assert plain.text_values is None
+    assert prompts.text_query(plain, "a red ball").prompt == plain.encode("text: a red ball\nid:")
+    bb, examples, features = with_text_features()
+    query = prompts.text_query(bb, "a red ball")
+    assert query.texts == ["a red ball"] and query.prompt.count(bb.text_token_id) == 1
+    assert [i for i in query.prompt if i != bb.text_token_id] == plain.encode("text: a red ball\nid:")
+    pair = prompts.gsv_pair_t2i(bb, "a red ball", ("im0", "red ball", "a ball, red"))
+    assert pair.texts == ["a ball, red", "a red ball"] and pair.images == ["im0"]
+    batch = train_mod.Collator(bb, features)([*examples, pair])
+    assert batch["text_values"].shape == (len(examples) + 2, 1, 384)
+    with torch.no_grad():
+        embeds = bb.model.embed(batch["input_ids"], batch["pixel_values"], batch["text_values"])
+        projected = bb.model.text_projector(batch["text_values"]).reshape(-1, embeds.shape[-1])
+    assert torch.equal(embeds[batch["input_ids"] == bb.text_token_id], projected)
+    with pytest.raises(ValueError, match="sentence placeholders"):
+        bb.model(**{**batch, "text_values": batch["text_values"][:1]})
+
+
+def test_a_model_with_text_features_trains_on_them_saves_and_reloads(tmp_path):
+    bb, examples, features = with_text_features()
+    loss = lambda model: model(**train_mod.Collator(bb, features)(examples)).loss.item()  # noqa: E731
+    with torch.no_grad():
+        before = loss(bb.model)
+    train(bb, examples, features, TrainConfig(3, 3, 3e-3, seed=0), tmp_path)
+    assert sorted(set(bb.text_values.prepared)) == sorted(TEXTS)  # prepared once, before the loop
+    with torch.no_grad():
+        assert loss(bb.model) < before
+    loaded = load_smol(tmp_path / "model", bb.tokenizer)
+    assert loaded.text_values is not None and loaded.text_token_id == bb.text_token_id
+    loaded.text_values = bb.text_values
+    batch = train_mod.Collator(bb, features)(examples)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(**batch).logits, bb.model(**batch).logits)
+
+
 def test_build_adds_image_tokens_and_resizes_a_copy():
     words = ["<unk>", "<eos>", "a", "red", "ball", "id:"]
     base = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
@@ -125,7 +186,7 @@ def test_build_adds_image_tokens_and_resizes_a_copy():
     tok = PreTrainedTokenizerFast(tokenizer_object=base, unk_token="<unk>", eos_token="<eos>")
     lm = tiny_lm(len(words), eos_id=1)
     bb = build_smol(lm, tok, feature_dim=D, n_image_tokens=T, seed=0)
-    assert len(tok) == len(words) + 4 and tok.pad_token == "<pad>"
+    assert len(tok) == len(words) + 5 and tok.pad_token == "<pad>"  # 4 markers and a pad
     assert bb.encode("<img>")[0] >= len(words) and len(bb.encode("a <IMG_CONTEXT>")) == 2
     assert bb.image_token_id == tok.convert_tokens_to_ids("<IMG_CONTEXT>") and bb.eos_id == 1
     embeddings = bb.model.get_input_embeddings().weight

@@ -44,9 +44,11 @@ def new_tokenizer(backbone: str, backbone_path: str, texts: list[str], new_token
 
 
 def new_backbone(backbone: str, backbone_path: str, texts: list[str], new_tokens=(), *,
-                 image_size: int, hidden: int, layers: int, seed: int) -> Backbone:
+                 image_size: int, hidden: int, layers: int, seed: int,
+                 text_features: bool = False) -> Backbone:
     """A fresh (untrained or pretrained) model of the named kind, its tokenizer from
-    new_tokenizer(texts, new_tokens)."""
+    new_tokenizer(texts, new_tokens); `text_features` (backbones on features only): text inputs
+    also carry their frozen sentence embedding."""
     if backbone.startswith("internvl"):
         from semcore.models.internvl import add_tokens, load_internvl
         bb = load_internvl(backbone_path)  # the Trainer enables checkpointing
@@ -59,7 +61,8 @@ def new_backbone(backbone: str, backbone_path: str, texts: list[str], new_tokens
     from semcore import image_encoder
     from semcore.models.smol import build_smol
     lm = _pretrained_lm() if backbone == "smol" else _scratch_lm(tokenizer, hidden, layers, seed)
-    return build_smol(lm, tokenizer, image_encoder.FEATURE_DIM, image_encoder.FEATURE_TOKENS, seed)
+    return build_smol(lm, tokenizer, image_encoder.FEATURE_DIM, image_encoder.FEATURE_TOKENS, seed,
+                      text_features)
 
 
 def _pretrained_lm():

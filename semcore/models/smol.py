@@ -30,8 +30,9 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from semcore.models import Backbone
 
-IMAGE_TOKENS = ["<img>", "</img>", "<IMG_CONTEXT>"]
+IMAGE_TOKENS = ["<img>", "</img>", "<IMG_CONTEXT>", "<TXT_CONTEXT>"]  # the last: a sentence feature
 PAD_TOKEN = "<pad>"
+SENTENCE_DIM = 384  # all-MiniLM-L6-v2 (semcore.embeddings)
 # LoRA goes on the language model's attention and MLP projections (Llama/Qwen2 names), wherever
 # the language model sits (`language_model.` here, `model.language_model.` in InternVL).
 LORA_TARGETS = r".*language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -41,8 +42,8 @@ PROJECTOR = "projector"
 
 
 class SmolMLLMConfig(PreTrainedConfig):
-    """The text model's config plus the image interface: feature width, tokens per image and the
-    placeholder token id."""
+    """The text model's config plus the image interface (feature width, tokens per image, the
+    placeholder token id) and, with `text_features`, the sentence-feature placeholder's id."""
 
     model_type = "semcore_smol"
     sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama")}
@@ -51,6 +52,8 @@ class SmolMLLMConfig(PreTrainedConfig):
     feature_dim: int = 384
     n_image_tokens: int = 6
     image_token_id: int = 0
+    text_features: bool = False  # text inputs also carry a frozen sentence embedding (one token)
+    text_token_id: int = 0
 
 
 class Projector(nn.Module):
@@ -64,6 +67,17 @@ class Projector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear_2(self.act(self.linear_1(features)))
+
+
+def _fill(embeds: torch.Tensor, placeholders: torch.Tensor, projector: Projector,
+          features: torch.Tensor, kind: str) -> torch.Tensor:
+    """`embeds` with the placeholder positions replaced by the projected (n, T, d) features."""
+    projected = projector(features.to(projector.linear_1.weight.dtype))
+    n_placeholders = int(placeholders.sum())
+    if n_placeholders != projected.shape[0] * projected.shape[1]:
+        raise ValueError(f"{n_placeholders} {kind} placeholders for "
+                         f"{projected.shape[0]}×{projected.shape[1]} {kind} feature tokens")
+    return embeds.masked_scatter(placeholders[..., None], projected.to(embeds.dtype))
 
 
 class SmolMLLM(PreTrainedModel):
@@ -86,36 +100,41 @@ class SmolMLLM(PreTrainedModel):
         super().__init__(config)
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.projector = Projector(config.feature_dim, config.text_config.hidden_size)
+        # its own connector: MiniLM's sentence space is not DINOv2's (both 384 wide)
+        self.text_projector = (Projector(SENTENCE_DIM, config.text_config.hidden_size)
+                               if config.text_features else None)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Module:
         return self.language_model.get_input_embeddings()
 
-    def embed(self, input_ids: torch.LongTensor,
-              pixel_values: torch.Tensor | None = None) -> torch.Tensor:
-        """Token embeddings with every image placeholder replaced by its projected feature."""
+    def embed(self, input_ids: torch.LongTensor, pixel_values: torch.Tensor | None = None,
+              text_values: torch.Tensor | None = None) -> torch.Tensor:
+        """Token embeddings with every image (and sentence-feature) placeholder replaced by its
+        projected feature."""
         embeds = self.get_input_embeddings()(input_ids)
-        if pixel_values is None:
-            return embeds
-        placeholders = input_ids == self.config.image_token_id
-        features = self.projector(pixel_values.to(self.projector.linear_1.weight.dtype))
-        n_placeholders = int(placeholders.sum())
-        if n_placeholders != features.shape[0] * features.shape[1]:
-            raise ValueError(f"{n_placeholders} image placeholders for "
-                             f"{features.shape[0]}×{features.shape[1]} image feature tokens")
-        return embeds.masked_scatter(placeholders[..., None], features.to(embeds.dtype))
+        if pixel_values is not None:
+            embeds = _fill(embeds, input_ids == self.config.image_token_id, self.projector,
+                           pixel_values, "image")
+        if text_values is not None:
+            if self.text_projector is None:
+                raise ValueError("sentence features given to a model built without text_features")
+            embeds = _fill(embeds, input_ids == self.config.text_token_id, self.text_projector,
+                           text_values, "sentence")
+        return embeds
 
     def forward(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None,
                 pixel_values: torch.Tensor | None = None, labels: torch.LongTensor | None = None,
-                **kwargs) -> CausalLMOutputWithPast:
+                text_values: torch.Tensor | None = None, **kwargs) -> CausalLMOutputWithPast:
         """The language model on the filled embeddings; `kwargs` (e.g. the Trainer's
         num_items_in_batch) go to it unchanged."""
-        return self.language_model(inputs_embeds=self.embed(input_ids, pixel_values),
+        return self.language_model(inputs_embeds=self.embed(input_ids, pixel_values, text_values),
                                    attention_mask=attention_mask, labels=labels, **kwargs)
 
     @torch.no_grad()
     def generate(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None,
-                 pixel_values: torch.Tensor | None = None, **generate_kwargs):
+                 pixel_values: torch.Tensor | None = None, text_values: torch.Tensor | None = None,
+                 **generate_kwargs):
         """The language model's `generate` from the filled prompt embeddings; the returned
         sequences start with `input_ids`, as a decoder-only model's do.
 
@@ -125,7 +144,7 @@ class SmolMLLM(PreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         return self.language_model.generate(input_ids=input_ids,
-                                            inputs_embeds=self.embed(input_ids, pixel_values),
+                                            inputs_embeds=self.embed(input_ids, pixel_values, text_values),
                                             attention_mask=attention_mask, **generate_kwargs)
 
 
@@ -143,23 +162,30 @@ def features_to_tensor(features: list[np.ndarray]) -> torch.Tensor:
 
 
 def _backbone(model: SmolMLLM, tokenizer: PreTrainedTokenizerBase) -> Backbone:
-    return Backbone("smol", model, tokenizer, model.config.image_token_id,
-                    model.config.n_image_tokens, pixel_values=features_to_tensor)
+    bb = Backbone("smol", model, tokenizer, model.config.image_token_id,
+                  model.config.n_image_tokens, pixel_values=features_to_tensor)
+    if model.config.text_features:
+        from semcore.embeddings import SentenceFeatures
+        bb.text_token_id, bb.text_values = model.config.text_token_id, SentenceFeatures()
+    return bb
 
 
 def build_smol(lm: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, feature_dim: int,
-               n_image_tokens: int, seed: int) -> Backbone:
+               n_image_tokens: int, seed: int, text_features: bool = False) -> Backbone:
     """A SmolMLLM holding a copy of `lm`'s weights, with a freshly seeded projector.
 
     The tokenizer is extended in place (add_image_tokens) and the copied embeddings are resized
     to it; `lm` itself is left unchanged. The end token is the tokenizer's eos. The text config
     keeps `lm`'s own special ids (an added pad id would lie outside the embedding table until the
-    resize); decoding passes pad and end ids explicitly.
+    resize); decoding passes pad and end ids explicitly. `text_features`: every text input also
+    carries its frozen sentence embedding (semcore.embeddings.SentenceFeatures).
     """
     add_image_tokens(tokenizer)
     config = SmolMLLMConfig(text_config=lm.config.to_dict(), feature_dim=feature_dim,
                             n_image_tokens=n_image_tokens,
-                            image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"))
+                            image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
+                            text_features=text_features,
+                            text_token_id=tokenizer.convert_tokens_to_ids("<TXT_CONTEXT>"))
     torch.manual_seed(seed)
     model = SmolMLLM(config)
     model.language_model.load_state_dict(lm.state_dict())
