@@ -5,6 +5,7 @@ DATASET ?= flickr30k
 LAUNCHER ?= python
 NGPUS ?= 1
 FROM ?=
+STAGES ?= models,validation,verifiers
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -102,19 +103,19 @@ TRAIN_python := $(BIN)/python -m semcore.launch
 TRAIN_deepspeed := $(BIN)/deepspeed --num_gpus $(NGPUS) --module semcore.launch
 TRAIN_torchrun := $(BIN)/torchrun --nproc_per_node $(NGPUS) -m semcore.launch
 # LAUNCHER=python with JOBS > 1 walks the plan from both ends at once, one process each.
-train: $(STAMP) $(PARAMS)  ## train PROFILE's models (LAUNCHER=python|deepspeed|torchrun NGPUS=n; JOBS=n)
+train: $(STAMP) $(PARAMS)  ## train PROFILE's models (STAGES=models,validation,verifiers; LAUNCHER=python|deepspeed|torchrun NGPUS=n; JOBS=n)
 ifeq ($(LAUNCHER),python)
 	@OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(THREADS)} $(MAKE) --no-print-directory -j$(JOBS) \
 		train-forward $(if $(filter-out 1,$(JOBS)),train-backward)
 else
-	$(TRAIN_$(LAUNCHER)) --profile $(PROFILE)
+	$(TRAIN_$(LAUNCHER)) --profile $(PROFILE) --stages $(STAGES)
 endif
 
 .PHONY: train-forward train-backward
 train-forward:
-	$(TRAIN_python) --profile $(PROFILE)
+	$(TRAIN_python) --profile $(PROFILE) --stages $(STAGES)
 train-backward:
-	$(TRAIN_python) --profile $(PROFILE) --from-end
+	$(TRAIN_python) --profile $(PROFILE) --stages $(STAGES) --from-end
 
 sweep: $(STAMP)  ## run the papermill sweep params/sweeps/$(SWEEP).yaml on PROFILE (cached points)
 	$(BIN)/python -m semcore.sweep $(SWEEP) --profile $(PROFILE)

@@ -152,7 +152,7 @@ with report.figure_style():
     ax1.set_xlabel("identifier length (words)")
     ax1.set_ylabel("items")
     ax1.legend(fontsize=5)
-    ax2.set_xlabel(f"identifier length ({p.backbone} tokens, with end token)")
+    ax2.set_xlabel(f"identifier length ({pipeline.backbone_label(p)} tokens, with end token)")
     sizes = sorted(sid.info["cluster_sizes"], reverse=True)
     ax3.bar(range(len(sizes)), sizes)
     ax3.set_xlabel("SID cluster (sorted)")

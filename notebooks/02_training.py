@@ -103,11 +103,9 @@ mix
 # row or within the noise of it: R@1 lo and hi bound its 95 % bootstrap interval over queries.
 
 # %%
-from semcore import methods
-
-sid = methods.get(pipeline.RECIPE_METHOD)
+sid = pipeline.recipe_method()
 validation = pd.DataFrame([
-    {"setting": name, "learning rate": q.learning_rate, "epochs": q.epochs,
+    {"setting": name, "learning rate": q.learning_rate, "epochs": q.epochs, "sentence features": q.text_features,
      "queries": len(pipeline.task(q, "t2i").queries),
      **{k: v for k, v in pipeline.evaluate(q, "t2i", sid).items() if k in ("R@1", "R@1 lo", "R@1 hi", "R@5", "R@10")},
      "final loss/token": round(pipeline.loss_history(q, "t2i", sid)[-1]["loss"], 3)}
@@ -173,7 +171,7 @@ diag_table = pd.DataFrame([
     for (d, label), x in diagnostics.items()])
 report.write_table(diag_table, notebook.out_dir(p, "tables") / "model_diagnostics",
                    f"Did each trained model learn its identifiers? {p.profile} profile, backbone "
-                   f"{p.backbone}, test-split queries, trie-constrained beam {p.beam_size}: final "
+                   f"{pipeline.backbone_label(p)}, test-split queries, trie-constrained beam {p.beam_size}: final "
                    "training loss per target token against a uniform choice among the distinct "
                    "corpus identifiers, indexing accuracy (each corpus item's own indexing input "
                    "decoded to its identifier), distinct top-1 identifiers against the most "

@@ -146,7 +146,7 @@ decode_scores = pd.DataFrame(score_rows)[["direction", "decode_score", "R@1", "R
 report.write_table(decode_scores, notebook.out_dir(p, "tables") / "decode_scores",
                    f"SemCORE without GSV, trie-constrained beam search (beam {p.beam_size}) under "
                    f"three identifier scores, on the test queries: {p.profile} profile "
-                   f"({pipeline.corpus(p).name} data), backbone {p.backbone}. sum is equation 1, "
+                   f"({pipeline.corpus(p).name} data), backbone {pipeline.backbone_label(p)}. sum is equation 1, "
                    "the paper's score and the default.")
 decode_scores
 

@@ -85,7 +85,7 @@ from semcore.tables import reading, results, shown
 
 p = notebook.setup(globals())
 tables = notebook.out_dir(p, "tables")
-where = (f"Ours: {p.profile} profile ({pipeline.corpus(p).name} data), backbone {p.backbone}, "
+where = (f"Ours: {p.profile} profile ({pipeline.corpus(p).name} data), backbone {pipeline.backbone_label(p)}, "
          f"beam {p.beam_size}, GSV k={p.gsv_k} ({p.gsv_format}, decoding weight "
          f"{p.gsv_decode_weight}), test split")
 intervals = (f"R@K [95 % percentile bootstrap interval over the queries, B = {stats.B}]; "

@@ -18,29 +18,43 @@ from typing import Callable
 from semcore import config, methods, paths, pipeline
 
 
-def training_steps(p: config.Params) -> list[Callable[[], object]]:
-    """Every training step the notebooks use, in the order they first need it: generated
-    captions (if used), each distinct retrieval model, notebook 02's validation models, each
-    distinct GSV verifier (notebook 04's formats on the validation split too)."""
-    steps: list[Callable[[], object]] = [partial(pipeline.captions, p)] if p.caption_source == "generated" else []
-    steps += [partial(pipeline.trained_dir, p, d, m) for d, m in pipeline.planned_models(p)]
-    recipe = methods.get(pipeline.RECIPE_METHOD)
-    steps += [partial(pipeline.trained_dir, q, "t2i", recipe)
-              for q in pipeline.recipe_validation_runs(p).values()]
+STAGES = ("models", "validation", "verifiers")  # what `make train STAGES=…` may name
+
+
+def training_steps(p: config.Params, stages=STAGES) -> list[Callable[[], object]]:
+    """Every training step the notebooks use, in the order they first need it, by stage:
+    models: generated captions (if used) and each distinct retrieval model of Tables 1–3;
+    validation: notebook 02's recipe models and notebook 04's GSV verifiers on the validation
+    split; verifiers: each distinct GSV verifier of the test-split runs. A profile too large
+    for one sitting (flickr8k) trains its stages as separate commands."""
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown training stage(s) {unknown}; valid: {', '.join(STAGES)}")
+    steps: list[Callable[[], object]] = []
+    if "models" in stages:
+        steps += [partial(pipeline.captions, p)] if p.caption_source == "generated" else []
+        steps += [partial(pipeline.trained_dir, p, d, m) for d, m in pipeline.planned_models(p)]
     semcore = methods.get("semcore")
-    selection = [(p.replace(evaluate_on="validation", **variant), d, semcore)
+    runs = []
+    if "validation" in stages:
+        recipe = pipeline.recipe_method()
+        steps += [partial(pipeline.trained_dir, q, "t2i", recipe)
+                  for q in pipeline.recipe_validation_runs(p).values()]
+        runs += [(p.replace(evaluate_on="validation", **variant), d, semcore)
                  for d in p.directions for variant in pipeline.gsv_variants(d).values()]
+    if "verifiers" in stages:
+        runs = pipeline.gsv_runs(p) + runs
     verifiers: dict[str, Callable[[], object]] = {}
-    for pk, d, m in pipeline.gsv_runs(p) + selection:  # each verifier once, first use
+    for pk, d, m in runs:  # each verifier once, first use
         verifiers.setdefault(pipeline.verifier_key(pk, d, m), partial(pipeline.verifier_dir, pk, d, m))
     return steps + list(verifiers.values())
 
 
-def train_all(p: config.Params, from_end: bool = False) -> None:
-    """Run every training step (cached ones return at once). Walked from the end beside the
-    notebooks, which walk it from the start, the two share the work and meet in the middle: a
-    step one of them is building, the other waits for (semcore.cache.step)."""
-    steps = training_steps(p)
+def train_all(p: config.Params, from_end: bool = False, stages=STAGES) -> None:
+    """Run every training step of the stages (cached ones return at once). Walked from the end
+    beside the notebooks, which walk it from the start, the two share the work and meet in the
+    middle: a step one of them is building, the other waits for (semcore.cache.step)."""
+    steps = training_steps(p, stages)
     for run_step in reversed(steps) if from_end else steps:
         run_step()
 
@@ -49,9 +63,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="embedded")
     ap.add_argument("--from-end", action="store_true", help="walk the plan from its last step")
+    ap.add_argument("--stages", default=",".join(STAGES),
+                    help=f"comma-separated subset of {', '.join(STAGES)} (default: all)")
     ap.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)  # deepspeed adds it
     args = ap.parse_args()
-    train_all(config.load(paths.PARAMS / f"{args.profile}.yaml"), from_end=args.from_end)
+    train_all(config.load(paths.PARAMS / f"{args.profile}.yaml"), from_end=args.from_end,
+              stages=[s for s in args.stages.split(",") if s])
 
 
 if __name__ == "__main__":

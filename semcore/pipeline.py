@@ -239,6 +239,11 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
     return bb
 
 
+def backbone_label(p: Params) -> str:
+    """The backbone as tables and figures name it, with its text inputs' sentence features."""
+    return p.backbone + (" + MiniLM sentence features" if p.text_features == "minilm" else "")
+
+
 def _save_inputs(bb: Backbone, work: Path) -> None:
     """The tokenizer (and, for InternVL, the image processor) next to the trained weights, on
     rank 0 under a launcher."""
@@ -325,16 +330,23 @@ def trained_dir(p: Params, direction: str, method: Method) -> Path:
     return cache.step("train", key, build, resumable=True)
 
 
-RECIPE_METHOD = "wo_gsv"  # notebook 02's recipe check: SemCORE's identifiers without GSV
+def recipe_method() -> Method:
+    """Notebook 02's recipe check: SemCORE's own model, ranked without GSV (the model whose
+    validation-split twin notebook 04's GSV selection re-ranks, so the two share it)."""
+    return methods.without_gsv(methods.get("semcore"))
+
 
 
 def recipe_validation_runs(p: Params) -> dict[str, Params]:
     """Notebook 02's check of the training recipe on the validation split carved from train:
-    the profile's learning rate and epochs beside their neighbours, each `evaluate_on:
-    validation` (SemCORE's identifiers without GSV, T2I: `RECIPE_METHOD`)."""
+    the profile's learning rate and epochs beside their neighbours (and, where the profile uses
+    them, the same model without sentence features), each `evaluate_on:
+    validation` (SemCORE's model without GSV, T2I: `recipe_method`)."""
     changes = {"profile's setting": {}, "learning rate / 3": {"learning_rate": p.learning_rate / 3},
                "learning rate × 3": {"learning_rate": p.learning_rate * 3},
                "epochs / 3": {"epochs": max(1, p.epochs // 3)}}
+    if p.text_features != "none":
+        changes["without sentence features"] = {"text_features": "none"}
     return {name: p.replace(evaluate_on="validation", directions=["t2i"], ablation_directions=["t2i"],
                             **change) for name, change in changes.items()}
 
