@@ -103,8 +103,9 @@ class Params:
     decode_score: Literal["sum", "length_normalized", "renormalized"] = "sum"
     gsv_k: int = 10
     # how the verifier scores its candidates (semcore.gsv): "listwise" is the paper's lettered
-    # prompt; "listwise_permuted" averages it over cyclic shifts; "pointwise" asks yes/no per candidate
-    gsv_format: Literal["listwise", "listwise_permuted", "pointwise"] = "listwise"
+    # prompt; "listwise_permuted" averages it over cyclic shifts; "pointwise" asks yes/no per
+    # candidate; "likelihood" scores how well each candidate predicts the query's words
+    gsv_format: Literal["listwise", "listwise_permuted", "pointwise", "likelihood"] = "listwise"
     gsv_show_source: bool = False  # T2I: show each candidate's own source text (never a query)
     gsv_decode_weight: float = 0.0  # re-rank by verifier + this × decoding score (0: paper, verifier alone)
     gsv_epochs: int = 3

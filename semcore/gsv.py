@@ -13,6 +13,11 @@
      passes per query instead of one).
    - `pointwise`: one prompt per candidate (it, then the query, then "match:"), scored by the
      log-odds of " yes" against " no"; no letters, so no letter prior.
+   - `likelihood`: one prompt per candidate, scored by the mean log-probability of the query's
+     tokens written after the candidate (T2I; I2T: of the candidate caption's tokens after the
+     query image), as query-likelihood re-rankers do. It is trained on generation alone (each
+     train query written after its own item), so it needs no negatives, and a verifier that
+     writes the words a candidate implies compares candidate and query by construction.
    Candidates are shown in a seeded random order of the candidate set (the same set gives the
    same order, whatever order decoding returned it in).
 3. Discrimination: the top-k are re-ranked by their scores (the best first), optionally plus a
@@ -21,7 +26,7 @@
 Training examples come from the retrieval model's own candidates on train-split queries (the
 positive plus the hard negatives it actually retrieved; a missed positive replaces the last),
 with the answer's letter balanced over positions (listwise) or matches and non-matches
-balanced (pointwise).
+balanced (pointwise); the likelihood format learns from each train query and its own item.
 """
 from __future__ import annotations
 
@@ -34,12 +39,12 @@ from tqdm import tqdm
 
 from semcore.identifiers.base import IdentifierTable
 from semcore.models import Backbone
-from semcore.prompts import (LABELS, Encoded, gsv_i2t, gsv_pair_i2t, gsv_pair_t2i, gsv_t2i,
-                             label_token_ids, verdict_token_ids)
+from semcore.prompts import (LABELS, Encoded, gsv_i2t, gsv_likelihood_i2t, gsv_likelihood_t2i,
+                             gsv_pair_i2t, gsv_pair_t2i, gsv_t2i, label_token_ids, verdict_token_ids)
 from semcore.protocol import Query, Task
-from semcore.retrieval import Ranked, left_padded
+from semcore.retrieval import Ranked, left_padded, to_model
 
-FORMATS = ("listwise", "listwise_permuted", "pointwise")
+FORMATS = ("listwise", "listwise_permuted", "pointwise", "likelihood")
 
 
 def candidates(ranked: Ranked, k: int) -> list[str]:
@@ -91,6 +96,17 @@ def pair_prompt(bb: Backbone, task: Task, table: IdentifierTable, query: Query, 
                         answer)
 
 
+def likelihood_prompt(bb: Backbone, task: Task, table: IdentifierTable, query: Query, item: str,
+                      show_source: bool = False) -> Encoded:
+    """The likelihood prompt for one query and one candidate: the candidate (T2I: its image and
+    lexical ID, with `show_source` its source text) and the query to write (I2T: the query image
+    and the candidate caption to write)."""
+    if task.direction == "t2i":
+        source = task.item(item).source_text if show_source else None
+        return gsv_likelihood_t2i(bb, query.text, (item, table.lexical(item), source))
+    return gsv_likelihood_i2t(bb, query.image_id, task.item(item).source_text)
+
+
 def _lexical(task: Task, table: IdentifierTable, item: str, show_source: bool) -> str:
     """A T2I candidate's text in the listwise prompt: its lexical ID, and with `show_source`
     the item's own source text (its held-out caption, never a test query)."""
@@ -108,6 +124,9 @@ def training_examples(bb: Backbone, task: Task, table: IdentifierTable,
     positive and the two best-ranked negatives, the positive twice, so " yes" and " no" are
     equally frequent."""
     check_format(fmt)
+    if fmt == "likelihood":
+        return [likelihood_prompt(bb, task, table, q, item, show_source)
+                for q in train_queries for item in sorted(q.relevant)]
     examples = []
     for number, q in enumerate(train_queries):
         cands = candidates(ranked[q.id], k)
@@ -137,12 +156,21 @@ def check_format(fmt: str) -> None:
 def training_format(fmt: str) -> str:
     """The prompts a verifier is trained on: both listwise formats train on the lettered prompt."""
     check_format(fmt)
-    return "pointwise" if fmt == "pointwise" else "listwise"
+    return "listwise" if fmt == "listwise_permuted" else fmt
 
 
-def uniform_loss(fmt: str, k: int) -> float:
+def needs_candidates(fmt: str) -> bool:
+    """Whether the format trains on the retrieval model's candidates (the likelihood format
+    learns from each train query and its own item only)."""
+    return training_format(fmt) != "likelihood"
+
+
+def uniform_loss(fmt: str, k: int) -> float | None:
     """The training loss per target token of a verifier that guesses uniformly (the answer token
-    at ln(choices), its end token free): what a verifier that learnt nothing sits at."""
+    at ln(choices), its end token free): what a verifier that learnt nothing sits at. None for
+    the likelihood format, whose loss is a language model's over the query's words."""
+    if fmt == "likelihood":
+        return None
     return math.log(2 if fmt == "pointwise" else k) / 2
 
 
@@ -151,6 +179,9 @@ def _scoring_prompts(bb: Backbone, task: Task, table: IdentifierTable, q: Query,
     """(prompt, reads) pairs for one query; each read (slot, token, minus token or None, weight)
     adds weight × (log p(token) − log p(minus token)) to candidate `slot`'s score."""
     n = len(shown)
+    if fmt == "likelihood":  # token None: the mean log-probability of the prompt's target
+        return [(likelihood_prompt(bb, task, table, q, item, show_source), [(j, None, None, 1.0)])
+                for j, item in enumerate(shown)]
     if fmt == "pointwise":
         yes, no = verdict_token_ids(bb)
         return [(pair_prompt(bb, task, table, q, item, None, show_source), [(j, yes, no, 1.0)])
@@ -178,6 +209,10 @@ def scores(bb: Backbone, task: Task, table: IdentifierTable, todo: list[tuple[Qu
     for start in tqdm(range(0, len(flat), batch_size), desc=f"GSV {fmt}", ascii=True,
                       mininterval=2.0):
         chunk = flat[start:start + batch_size]
+        if fmt == "likelihood":
+            for (row, _, reads), value in zip(chunk, target_logprobs(bb, [e for _, e, _ in chunk], images)):
+                out[row][reads[0][0]] += value
+            continue
         inputs = left_padded(bb, [enc for _, enc, _ in chunk], images)
         with bb.inference():
             logits = bb.model(**inputs).logits[:, -1, :].float()
@@ -187,6 +222,19 @@ def scores(bb: Backbone, task: Task, table: IdentifierTable, todo: list[tuple[Qu
                 value = logprobs[i, token] - (logprobs[i, minus] if minus is not None else 0.0)
                 out[row][slot] += weight * float(value)
     return out
+
+
+def target_logprobs(bb: Backbone, batch: list[Encoded], images: dict[str, np.ndarray]) -> list[float]:
+    """Mean log-probability of each prompt's target tokens after it (teacher forcing): the
+    likelihood format's score, the same value whatever else shares the batch (padding is masked)."""
+    from semcore.train import Collator
+    inputs = to_model(bb, Collator(bb, images)(batch))
+    labels = inputs.pop("labels")
+    with bb.inference():
+        logits = bb.model(**inputs).logits[:, :-1].float()
+    targets, scored = labels[:, 1:], labels[:, 1:] != -100
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    return ((picked * scored).sum(1) / scored.sum(1)).tolist()
 
 
 def verify(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query],

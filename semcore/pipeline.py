@@ -486,8 +486,11 @@ def train_candidates(p: Params, direction: str, method: Method) -> dict[str, Ran
 
 def verifier_key(p: Params, direction: str, method: Method) -> str:
     """The verifier's training: the two listwise formats train the same verifier (they differ
-    only in how it is read), so they share it."""
+    only in how it is read), so they share it; the likelihood format's does not depend on the
+    candidates (k, beam)."""
     params = {**_pick(p, GSV_KEYS), "gsv_format": gsv.training_format(p.gsv_format)}
+    if not gsv.needs_candidates(p.gsv_format):  # trained on no candidates: one verifier for any k
+        params = {k: v for k, v in params.items() if k not in ("gsv_k", "beam_size", "decode_score")}
     return cache.key_of(step="gsv_train", train=train_key(p, direction, method), params=params)
 
 
@@ -504,7 +507,7 @@ def verifier_dir(p: Params, direction: str, method: Method) -> Path:
     def build(work: Path) -> None:
         t, c = task(p, direction), corpus(p)
         table = identifiers(p, direction, method)
-        ranked = train_candidates(p, direction, method)
+        ranked = train_candidates(p, direction, method) if gsv.needs_candidates(p.gsv_format) else {}
         bb = trained(p, direction, method)
         examples = gsv.training_examples(bb, t, table, train_queries(p, t, c), ranked, p.gsv_k,
                                          p.seed, p.gsv_format, p.gsv_show_source)
@@ -631,6 +634,8 @@ GSV_VARIANTS = {  # notebook 04's formats: name → the GSV parameters that make
     "listwise, permuted": {"gsv_format": "listwise_permuted", "gsv_show_source": False},
     "pointwise": {"gsv_format": "pointwise", "gsv_show_source": False},
     "pointwise + source text": {"gsv_format": "pointwise", "gsv_show_source": True},
+    "likelihood": {"gsv_format": "likelihood", "gsv_show_source": False},
+    "likelihood + source text": {"gsv_format": "likelihood", "gsv_show_source": True},
 }
 GSV_DECODE_WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # verifier + w × decoding score; 0 is the paper's
 

@@ -148,6 +148,22 @@ def gsv_pair_i2t(bb: Backbone, image_id: str, candidate: tuple[str, str],
     return prompt.words(f" ({lexical})\nmatch:").done(_verdict(bb, answer))
 
 
+def gsv_likelihood_t2i(bb: Backbone, query: str, candidate: tuple[str, str, str | None]) -> Encoded:
+    """Query-likelihood GSV: one candidate (image id, lexical ID, its source text when shown),
+    then the query as the target: the verifier writes the sentence the candidate would have."""
+    image_id, lexical, source = candidate
+    prompt = _Prompt(bb).words("candidate: ").image(image_id).words(f" {lexical}")
+    if source:
+        prompt.words("\n").text("caption:", source)
+    return prompt.words("\nsentence:").done(bb.encode(f" {query}") + [bb.eos_id])
+
+
+def gsv_likelihood_i2t(bb: Backbone, image_id: str, caption: str) -> Encoded:
+    """Caption-likelihood GSV for I2T: the query image, then a candidate caption as the target."""
+    return (_Prompt(bb).words("image: ").image(image_id).words("\ncaption:")
+            .done(bb.encode(f" {caption}") + [bb.eos_id]))
+
+
 def verdict_token_ids(bb: Backbone) -> tuple[int, int]:
     """The first tokens of " yes" and " no": a pointwise verifier's score is their log-odds."""
     yes, no = bb.encode(" yes")[0], bb.encode(" no")[0]

@@ -133,7 +133,7 @@ def test_pointwise_training_balances_matches_and_non_matches(bb):
     assert negatives == {"i0", "i1"}  # the best-ranked non-matches: hard negatives
 
 
-@pytest.mark.parametrize("fmt", ["listwise_permuted", "pointwise"])
+@pytest.mark.parametrize("fmt", ["listwise_permuted", "pointwise", "likelihood"])
 @pytest.mark.parametrize("direction", ["t2i", "i2t"])
 def test_position_robust_scores_do_not_depend_on_candidate_order(bb, fmt, direction):
     """Property: the score a position-robust format gives each candidate is the same whatever
@@ -156,6 +156,45 @@ def test_position_robust_scores_do_not_depend_on_candidate_order(bb, fmt, direct
     if fmt == "listwise_permuted":
         listwise = gsv.scores(bb, task, tb, [(q, cands)], images, "listwise")[0]
         assert listwise != list(base.values())
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_likelihood_trains_on_each_query_written_after_its_own_item(bb, direction):
+    """No negatives and no candidates: T2I writes the query after its image (and lexical ID);
+    I2T writes each of the query image's captions after it."""
+    task, tb = make_task(direction), table()
+    if direction == "t2i":
+        queries = [Query("q0", "a red ball", None, frozenset({"i2"}))]
+    else:
+        queries = [Query("im3", None, "im3", frozenset({"i3", "i4"}))]
+    examples = gsv.training_examples(bb, task, tb, queries, {}, k=5, seed=0, fmt="likelihood")
+    written = [bb.tokenizer.decode(e.target[:-1]).strip() for e in examples]
+    if direction == "t2i":
+        assert written == ["a red ball"] and examples[0].images == ["i2"]
+        assert "lex2" in bb.tokenizer.decode(examples[0].prompt)
+    else:
+        assert written == ["caption number 3", "caption number 4"]
+        assert all(e.images == ["im3"] for e in examples)
+    assert not gsv.needs_candidates("likelihood") and gsv.needs_candidates("listwise_permuted")
+
+
+def test_likelihood_score_is_the_mean_log_probability_of_the_target(bb):
+    """target_logprobs against a forward pass per example, and unchanged by the batch it shares
+    (right padding is masked)."""
+    import numpy as np
+    import torch
+    images = {"im0": np.full((32, 32, 3), 90, dtype=np.uint8)}
+    short = prompts.gsv_likelihood_i2t(bb, "im0", "a ball")
+    long = prompts.gsv_likelihood_i2t(bb, "im0", "two rings at night on the left of a big blue box")
+    alone = [gsv.target_logprobs(bb, [e], images)[0] for e in (short, long)]
+    assert gsv.target_logprobs(bb, [short, long], images) == pytest.approx(alone, abs=1e-5)
+    ids = torch.tensor([short.prompt + short.target])
+    with torch.no_grad():
+        logits = bb.model(input_ids=ids, pixel_values=bb.pixel_values([images["im0"]])).logits[0]
+    logp = torch.log_softmax(logits.float(), -1)
+    n = len(short.prompt)
+    manual = np.mean([float(logp[n - 1 + i, t]) for i, t in enumerate(short.target)])
+    assert alone[0] == pytest.approx(manual, abs=1e-5)
 
 
 def test_show_source_puts_the_candidates_own_text_in_the_prompt(bb):
