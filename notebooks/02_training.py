@@ -67,6 +67,7 @@ gsv_decode_weight = None  # type: float  the profile's value, else 0.0
 gsv_epochs = None  # type: int  the profile's value, else 3
 gsv_train_queries = None  # type: int  the profile's value, else 400
 gsv_k_sweep = None  # type: list[int]  the profile's value, else [3, 5, 10]
+gsv_variants = None  # type: list[str]  the profile's value, else ['listwise (paper)', 'listwise, permuted', 'pointwise', 'pointwise + source text', 'likelihood', 'likelihood + source text']
 directions = None  # type: list[str]  the profile's value, else ['t2i', 'i2t']
 ablation_directions = None  # type: list[str]  the profile's value, else ['t2i']
 table1_methods = None  # type: list[str]  the profile's value, else ['grace_numeric', 'grace_structured', 'semcore']

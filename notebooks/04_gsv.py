@@ -5,18 +5,24 @@
 # never split) go to a verifier: the retrieval model fine-tuned further on its own candidates
 # for train-split queries (the positive plus the hard negatives it retrieved). The paper shows
 # all candidates under letters and asks for the letter of the best match (`listwise`). A small
-# verifier can learn a prior over letters instead of a comparison, so we also run two
+# verifier can learn a prior over letters instead of a comparison, so we also run three
 # position-robust formats (`semcore.gsv`):
 #
 # - `listwise_permuted`: the paper's prompt under every cyclic shift of the candidates, each
 #   candidate scored by its letter's mean log-probability over the shifts;
 # - `pointwise`: one prompt per candidate ("match: yes / no"), scored by the log-odds of yes;
-#   optionally with the candidate's own source text (its held-out caption: never a query).
+# - `likelihood`: one prompt per candidate, scored by how well the verifier writes the query
+#   after it (the mean log-probability of the query's tokens; I2T: of the candidate caption's
+#   tokens after the query image), the query-likelihood re-ranking of IR. It trains on each
+#   train query written after its own item, with no negatives. A yes/no or letter verifier
+#   trained on queries the retrieval model has memorised can answer from that memory; writing
+#   the query's words from the candidate is a comparison by construction.
 #
-# Candidates appear in a seeded random order of the candidate set; in training the answer's
-# letter cycles over the positions (listwise) and matches and non-matches are balanced
-# (pointwise). The re-ranking score is the verifier's, plus `gsv_decode_weight` × the decoding
-# score (0, the paper's reading, trusts the verifier alone).
+# Pointwise and likelihood may also show the candidate's own source text (its held-out
+# caption: never a query). Candidates appear in a seeded random order of the candidate set; in
+# training the answer's letter cycles over the positions (listwise) and matches and
+# non-matches are balanced (pointwise). The re-ranking score is the verifier's, plus
+# `gsv_decode_weight` × the decoding score (0, the paper's reading, trusts the verifier alone).
 
 # %% tags=["parameters"]
 profile = "embedded"  # type: str  the settings of params/<profile>.yaml
@@ -70,6 +76,7 @@ gsv_decode_weight = None  # type: float  the profile's value, else 0.0
 gsv_epochs = None  # type: int  the profile's value, else 3
 gsv_train_queries = None  # type: int  the profile's value, else 400
 gsv_k_sweep = None  # type: list[int]  the profile's value, else [3, 5, 10]
+gsv_variants = None  # type: list[str]  the profile's value, else ['listwise (paper)', 'listwise, permuted', 'pointwise', 'pointwise + source text', 'likelihood', 'likelihood + source text']
 directions = None  # type: list[str]  the profile's value, else ['t2i', 'i2t']
 ablation_directions = None  # type: list[str]  the profile's value, else ['t2i']
 table1_methods = None  # type: list[str]  the profile's value, else ['grace_numeric', 'grace_structured', 'semcore']
@@ -125,10 +132,10 @@ display(Markdown(
 # profile's format, the one the tables report.
 
 # %%
-chosen_name = next(name for name, v in pipeline.gsv_variants(p.directions[0]).items()
-                   if (v["gsv_format"], v.get("gsv_show_source", False)) == ours[:2])
+chosen_name = next(name for name, v in methods.GSV_VARIANTS.items()
+                   if (v["gsv_format"], v["gsv_show_source"]) == ours[:2])
 effects = [(name, "validation", d, pipeline.gsv_effect(p.replace(evaluate_on="validation", **variant), d, semcore))
-           for d in p.directions for name, variant in pipeline.gsv_variants(d).items()]
+           for d in p.directions for name, variant in pipeline.gsv_variants(p, d).items()]
 effects += [(chosen_name, "test", d, pipeline.gsv_effect(p, d, semcore)) for d in p.directions]
 rows = pd.DataFrame([{"split": split, "variant": name, **e["row"]} for name, split, _, e in effects])
 TIMES = ["decode ms/query", "GSV ms/query"]  # wall clock: shown below, kept out of the table's bytes

@@ -22,7 +22,7 @@ import yaml
 
 from semcore import paths
 from semcore.errors import ParamError
-from semcore.methods import check_method_names
+from semcore.methods import GSV_VARIANTS, check_method_names
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,8 @@ class Params:
     gsv_epochs: int = 3
     gsv_train_queries: int = 400  # train-split queries whose candidates become GSV examples (0: all)
     gsv_k_sweep: list[int] = field(default_factory=lambda: [3, 5, 10])  # notebook 04: R@K vs k
+    # the formats notebook 04 compares on the validation split (names of methods.GSV_VARIANTS)
+    gsv_variants: list[str] = field(default_factory=lambda: list(GSV_VARIANTS))
 
     # --- what the report notebooks run ------------------------------------------------
     directions: list[str] = field(default_factory=lambda: ["t2i", "i2t"])
@@ -214,6 +216,10 @@ def _check_ranges(p: Params) -> None:
     for key in ("fig3_sweep", "table4_sweep"):
         if not (paths.PARAMS / "sweeps" / f"{getattr(p, key)}.yaml").is_file():
             raise ParamError(f"parameter {key!r} = {getattr(p, key)!r} names no file in params/sweeps/")
+    bad = [v for v in p.gsv_variants if v not in GSV_VARIANTS]
+    if bad or not p.gsv_variants:
+        raise ParamError(f"parameter 'gsv_variants' must be a non-empty list of {sorted(GSV_VARIANTS)}, "
+                         f"got {p.gsv_variants!r}")
     for key in ("table1_methods", "table2_methods", "table3_ablations"):
         if not getattr(p, key):
             raise ParamError(f"parameter {key!r} is empty: its table needs at least one method, "

@@ -41,7 +41,7 @@ def training_steps(p: config.Params, stages=STAGES) -> list[Callable[[], object]
         steps += [partial(pipeline.trained_dir, q, "t2i", recipe)
                   for q in pipeline.recipe_validation_runs(p).values()]
         runs += [(p.replace(evaluate_on="validation", **variant), d, semcore)
-                 for d in p.directions for variant in pipeline.gsv_variants(d).values()]
+                 for d in p.directions for variant in pipeline.gsv_variants(p, d).values()]
     if "verifiers" in stages:
         runs = pipeline.gsv_runs(p) + runs
     verifiers: dict[str, Callable[[], object]] = {}

@@ -66,6 +66,16 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 ]}
 
 
+GSV_VARIANTS = {  # notebook 04's GSV formats by name → the parameters that make each
+    "listwise (paper)": {"gsv_format": "listwise", "gsv_show_source": False},
+    "listwise, permuted": {"gsv_format": "listwise_permuted", "gsv_show_source": False},
+    "pointwise": {"gsv_format": "pointwise", "gsv_show_source": False},
+    "pointwise + source text": {"gsv_format": "pointwise", "gsv_show_source": True},
+    "likelihood": {"gsv_format": "likelihood", "gsv_show_source": False},
+    "likelihood + source text": {"gsv_format": "likelihood", "gsv_show_source": True},
+}
+
+
 def check_method_names(key: str, names: list[str]) -> None:
     bad = [n for n in names if n not in METHODS]
     if bad:

@@ -24,7 +24,7 @@ from semcore.diagnostics import diagnose
 from semcore.embeddings import encode_texts
 from semcore.identifiers import build_identifiers
 from semcore.identifiers.base import IdentifierInputs, IdentifierOptions, IdentifierTable
-from semcore.methods import Method
+from semcore.methods import GSV_VARIANTS, Method
 from semcore.models import Backbone
 from semcore.models import choice
 from semcore.protocol import Query, Task, assert_no_query_leak, build_task
@@ -629,20 +629,14 @@ def hits(p: Params, direction: str, method: Method, beam: int | None = None) -> 
     return metrics.hits(rankings(p, direction, method, beam), qrels(p, direction), KS)
 
 
-GSV_VARIANTS = {  # notebook 04's formats: name → the GSV parameters that make it
-    "listwise (paper)": {"gsv_format": "listwise", "gsv_show_source": False},
-    "listwise, permuted": {"gsv_format": "listwise_permuted", "gsv_show_source": False},
-    "pointwise": {"gsv_format": "pointwise", "gsv_show_source": False},
-    "pointwise + source text": {"gsv_format": "pointwise", "gsv_show_source": True},
-    "likelihood": {"gsv_format": "likelihood", "gsv_show_source": False},
-    "likelihood + source text": {"gsv_format": "likelihood", "gsv_show_source": True},
-}
-GSV_DECODE_WEIGHTS = (0.0, 0.25, 1.0, 4.0)  # verifier + w × decoding score; 0 is the paper's
+GSV_DECODE_WEIGHTS = (0.0, 0.1, 0.25, 1.0, 4.0)  # verifier + w × decoding score; 0 is the paper's
 
 
-def gsv_variants(direction: str) -> dict[str, dict]:
-    """The formats worth comparing in a direction (source text is a T2I candidate's only)."""
-    return {name: v for name, v in GSV_VARIANTS.items() if direction == "t2i" or not v["gsv_show_source"]}
+def gsv_variants(p: Params, direction: str) -> dict[str, dict]:
+    """The profile's `gsv_variants` that apply in a direction (source text is a T2I candidate's
+    only), name → the GSV parameters that make it (`methods.GSV_VARIANTS`)."""
+    return {name: GSV_VARIANTS[name] for name in p.gsv_variants
+            if direction == "t2i" or not GSV_VARIANTS[name]["gsv_show_source"]}
 
 
 def gsv_selection(p: Params) -> list[dict]:
@@ -653,7 +647,7 @@ def gsv_selection(p: Params) -> list[dict]:
     semcore = methods.get("semcore")
     rows = []
     for direction in p.directions:
-        for name, variant in gsv_variants(direction).items():
+        for name, variant in gsv_variants(p, direction).items():
             pv = p.replace(evaluate_on="validation", **variant)
             before = evaluate(pv, direction, methods.without_gsv(semcore))["R@1"]
             for weight in GSV_DECODE_WEIGHTS:

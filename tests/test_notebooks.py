@@ -175,12 +175,13 @@ def test_gsv_notebook_compares_every_format_on_validation_and_reports_its_own_on
     assert set(zip(formats["split"], formats["direction"], formats["variant"])) == {
         ("validation", "t2i", "listwise (paper)"), ("validation", "t2i", "listwise, permuted"),
         ("validation", "t2i", "pointwise"), ("validation", "t2i", "pointwise + source text"),
+        ("validation", "t2i", "likelihood"), ("validation", "t2i", "likelihood + source text"),
         ("validation", "i2t", "listwise (paper)"), ("validation", "i2t", "listwise, permuted"),
-        ("validation", "i2t", "pointwise"),
+        ("validation", "i2t", "pointwise"), ("validation", "i2t", "likelihood"),
         ("test", "t2i", "listwise (paper)"), ("test", "i2t", "listwise (paper)")}
     assert (formats["gain lo"] <= formats["R@1 gain"]).all() and (formats["R@1 gain"] <= formats["gain hi"]).all()
     selection = pd.read_csv(tables / "gsv_selection.csv")
-    assert set(selection["decode weight"]) == {0.0, 0.25, 1.0, 4.0}
+    assert set(selection["decode weight"]) == {0.0, 0.1, 0.25, 1.0, 4.0}
     facts = json.loads((outputs / "outputs" / "tiny" / "runs" / "04_gsv.json").read_text())["facts"]
     everywhere = selection.groupby("variant").filter(
         lambda g: g["direction"].nunique() == selection["direction"].nunique())
