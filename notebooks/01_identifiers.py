@@ -70,6 +70,7 @@ epochs = None  # type: int  the profile's value, else 5
 batch_size = None  # type: int  the profile's value, else 16
 learning_rate = None  # type: float  the profile's value, else 0.002
 corpus_repeats = None  # type: int  the profile's value, else 4
+group_by_length = None  # type: bool  the profile's value, else False
 beam_size = None  # type: int  the profile's value, else 20
 decode_score = None  # type: str  sum|length_normalized|renormalized; the profile's value, else 'sum'
 gsv_k = None  # type: int  the profile's value, else 10

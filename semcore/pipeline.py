@@ -40,8 +40,8 @@ ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_s
            "image_size", "seed")
 MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
               "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers",
-              "text_features", "epochs",
-              "batch_size", "learning_rate", "corpus_repeats", "image_size", "seed")
+              "text_features", "epochs", "batch_size", "learning_rate", "corpus_repeats",
+              "group_by_length", "image_size", "seed")
 GSV_KEYS = ("gsv_k", "gsv_format", "gsv_show_source", "gsv_epochs", "gsv_train_queries", "beam_size",
             "decode_score")  # the last two: its training candidates
 VECTOR_SCHEMES = ("structured", "rq")  # the schemes that cluster image features (T2I)
@@ -213,7 +213,8 @@ def _encode_pair(bb: Backbone, pair, identifier: str, rationale: str | None) -> 
 def train_config(p: Params, epochs: int, learning_rate: float, description: str) -> TrainConfig:
     deepspeed = str(p.resolved_path("deepspeed_config")) if p.deepspeed_config else None
     return TrainConfig(epochs, p.batch_size, learning_rate, p.seed, description,
-                       p.gradient_checkpointing, deepspeed, bf16=p.precision == "bf16")
+                       p.gradient_checkpointing, deepspeed, bf16=p.precision == "bf16",
+                       group_by_length=p.group_by_length)
 
 
 def _backbone_path(p: Params) -> str:

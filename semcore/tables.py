@@ -11,6 +11,7 @@ from semcore import methods, pipeline, stats
 from semcore.config import Params
 
 VS = "R@1 vs SemCORE"
+NEAR_CHANCE = 3  # a row whose R@1 interval reaches down to this multiple of chance learnt next to nothing
 KS = [f"R@{k}" for k in pipeline.KS]
 
 
@@ -68,7 +69,15 @@ def reading(df: pd.DataFrame, chance: float) -> str:
         text.append(f"Below it: {', '.join(below)}.")
     if same:
         text.append(f"Not distinguishable from it on these queries: {', '.join(same)}.")
-    if "grace_numeric" in rows.index:
+    near_chance = [r["method"] for _, r in df.iterrows() if r["R@1 lo"] <= NEAR_CHANCE * chance]
+    if near_chance:
+        text.append(f"At or near chance (R@1 interval reaching down to {NEAR_CHANCE}× chance): "
+                    f"{', '.join(near_chance)}: models that did not learn their identifiers "
+                    "(notebook 02's indexing accuracy says so), not findings about the schemes.")
+    if "grace_numeric" in rows.index and rows.loc["grace_numeric", "R@1 lo"] <= NEAR_CHANCE * chance:
+        text.append("So the paper's SemCORE / GRACE (Numeric ID) gap of about 2× cannot be read "
+                    "from this table.")
+    elif "grace_numeric" in rows.index:
         g = rows.loc["grace_numeric", "R@1"]
         ratio = s["R@1"] / g if g else math.inf
         text.append(f"SemCORE / GRACE (Numeric ID) R@1: {ratio:.1f}× (about 2× in the paper's "

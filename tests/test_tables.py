@@ -27,3 +27,12 @@ def test_reading_says_where_semcore_misses_the_papers_gap_and_is_empty_without_s
                        row("semcore", "SemCORE", 25.0, 22.3, 27.7)])
     assert "below the paper's gap" in reading(df, chance=0.1)
     assert reading(df[df["name"] != "semcore"], chance=0.1) == ""
+
+
+def test_reading_flags_a_row_at_chance_and_reads_no_ratio_from_it():
+    df = pd.DataFrame([row("grace_numeric", "GRACE (Numeric ID)", 0.2, 0.0, 0.5, -24.8, -27.5, -22.1),
+                       row("semcore", "SemCORE", 25.0, 22.3, 27.7)])
+    text = reading(df, chance=0.1)
+    assert "At or near chance (R@1 interval reaching down to 3× chance): GRACE (Numeric ID)" in text
+    assert "cannot be read from this table" in text and "125.0×" not in text
+    assert "At or near chance" not in reading(df.iloc[1:], chance=0.1)

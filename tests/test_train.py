@@ -163,3 +163,28 @@ def test_bf16_precision_trains_and_infers_under_autocast(tmp_path):
     bb.bf16 = False
     with bb.inference():
         assert not torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled()
+
+
+def test_group_by_length_batches_examples_of_similar_length(tmp_path, monkeypatch):
+    """With group_by_length each batch holds examples of near-equal length (the sampler sorts
+    within mega-batches), training is reproducible, and without it batches stay mixed."""
+    seen: list[list[int]] = []
+    original = train_mod.Collator.__call__
+
+    def record(self, batch):
+        seen.append([len(e.prompt) + len(e.target) for e in batch])
+        return original(self, batch)
+
+    monkeypatch.setattr(train_mod.Collator, "__call__", record)
+    bb, ex, images = setup_examples()
+    ex = ex * 8  # 72 examples of two lengths' kinds: mega-batches of 4 batches of 4
+    grouped = TrainConfig(1, 4, 1e-3, seed=0, group_by_length=True)
+    first = train(bb, ex, images, grouped, tmp_path / "a")
+    spread = [max(b) - min(b) for b in seen]
+    seen.clear()
+    bb, _, _ = setup_examples()
+    assert [h["loss"] for h in train(bb, ex, images, grouped, tmp_path / "b")] == [h["loss"] for h in first]
+    seen.clear()
+    bb, _, _ = setup_examples()
+    train(bb, ex, images, TrainConfig(1, 4, 1e-3, seed=0), tmp_path / "c")
+    assert sum(spread) < sum(max(b) - min(b) for b in seen)
