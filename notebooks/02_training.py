@@ -145,9 +145,11 @@ plt.show()
 #
 # - *final loss/token*: the last logged training loss, per target token (identifier tokens and
 #   end token; SSI with rationale also its rationale's).
-# - *uniform loss/token*: ln(distinct corpus identifiers) / their mean tokens, the loss per token
-#   of a model that knows the set of identifiers but not which one a query asks for. A final
-#   loss near or above it: the mapping was not learnt.
+# - *uniform loss/token*: ln(distinct identifiers of the training targets) / their mean tokens,
+#   the loss per token of a model that knows the set of identifiers but not which one an input
+#   asks for. The targets are the corpus items' identifiers and the train items' (the
+#   retrieval pairs teach those), so on Flickr8k T2I it is ln(7,000), not ln(1,000). A final
+#   loss near it: the spelling was learnt, the mapping was not.
 # - *indexing acc. %*: each corpus item's own indexing input (T2I its image, I2T its caption)
 #   decoded over the corpus identifiers; the share whose top-1 is the item's identifier. The
 #   model was trained on exactly these pairs, so it should be near 100.
@@ -175,7 +177,7 @@ report.write_table(diag_table, notebook.out_dir(p, "tables") / "model_diagnostic
                    f"Did each trained model learn its identifiers? {p.profile} profile, backbone "
                    f"{pipeline.backbone_label(p)}, test-split queries, trie-constrained beam {p.beam_size}: final "
                    "training loss per target token against a uniform choice among the distinct "
-                   "corpus identifiers, indexing accuracy (each corpus item's own indexing input "
+                   "identifiers of its training targets (corpus and train items), indexing accuracy (each corpus item's own indexing input "
                    "decoded to its identifier), distinct top-1 identifiers against the most "
                    "possible (distinct relevant identifiers, one per query), mean tokens of the "
                    "emitted and of the corpus identifiers, the most frequent top-1 and its share "

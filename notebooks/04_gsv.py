@@ -110,7 +110,8 @@ selection = pd.DataFrame(pipeline.gsv_selection(p))
 choice = pipeline.gsv_choice(selection.to_dict("records"))
 report.write_table(selection, tables / "gsv_selection",
                    "GSV formats and decoding weights on the validation split carved from train "
-                   "(SemCORE, R@1 before and after GSV).")
+                   "(SemCORE, R@1 before and after GSV).",
+                   shown=selection.assign(**{"decode weight": selection["decode weight"].map(str)}))
 display(selection.pivot_table(index=["direction", "variant"], columns="decode weight",
                               values="gain").round(1))
 ours = (p.gsv_format, p.gsv_show_source, p.gsv_decode_weight)

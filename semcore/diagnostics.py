@@ -6,7 +6,8 @@ identifiers whatever the query and cannot reproduce the identifiers of the items
 Four numbers show it: its indexing accuracy (the corpus items' own indexing inputs decoded back
 to their identifiers), how many distinct top-1 identifiers it emits over the test queries
 against how many it should, their length in tokens against the corpus identifiers', and its
-final training loss per target token against a uniform choice among the identifiers.
+final training loss per target token against a uniform choice among the identifiers its
+training targets choose from (train items' identifiers included: the loss is over all of them).
 
 Everything here is a plain function of decoded results (`retrieval.Ranked`); the pipeline step
 (`pipeline.diagnostics`) supplies the trained model's decoding, tokenizer and loss.
@@ -42,8 +43,9 @@ class Diagnostics:
     emitted_tokens: float  # mean tokens of the top-1 identifiers, over the queries
     corpus_tokens: float  # mean tokens of the distinct corpus identifiers
     final_loss: float  # training loss per target token, last logged
-    uniform_loss: float  # per token, of a uniform choice among the distinct corpus identifiers
+    uniform_loss: float  # per token, of a uniform choice among the distinct trained identifiers
     corpus_identifiers: int  # distinct corpus identifiers
+    trained_identifiers: int  # distinct identifiers of the training targets (corpus and train items)
     collapsed: bool
 
     def to_dict(self) -> dict:
@@ -120,6 +122,7 @@ def diagnose(task: Task, identifier_of: Callable[[str], str],
     top_identifier, top_count = common[0] if common else ("", 0)
     corpus = sorted({identifier_of(i) for i in task.corpus_ids})
     corpus_tokens = float(np.mean([count_tokens(i) for i in corpus]))
+    targets = sorted({identifier_of(pr.item_id) for pr in task.pairs})
     return Diagnostics(
         indexing_accuracy=acc, indexed_items=n_items, queries=len(tops),
         distinct_top1=distinct, distinct_relevant=distinct_relevant, reachable=reach,
@@ -127,5 +130,6 @@ def diagnose(task: Task, identifier_of: Callable[[str], str],
         top_identifier=top_identifier, top_share=100.0 * top_count / len(tops) if tops else 0.0,
         emitted_tokens=float(np.mean([count_tokens(i) for i in emitted])) if emitted else 0.0,
         corpus_tokens=corpus_tokens, final_loss=float(final_loss),
-        uniform_loss=uniform_loss(len(corpus), corpus_tokens), corpus_identifiers=len(corpus),
+        uniform_loss=uniform_loss(len(targets), float(np.mean([count_tokens(i) for i in targets]))),
+        corpus_identifiers=len(corpus), trained_identifiers=len(targets),
         collapsed=is_collapsed(distinct, reach))

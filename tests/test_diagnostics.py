@@ -8,6 +8,8 @@ from semcore.protocol import Item, Pair, Query, Task
 from semcore.retrieval import Ranked
 
 IDS = {"a": "dog grass", "b": "dog sofa", "c": "cat sofa", "d": "man bike road"}
+TRAIN_IDS = {"t": "dog park"}  # the train image's identifier: a training target, not in the corpus
+identifier_of = {**IDS, **TRAIN_IDS}.__getitem__
 
 
 def make_task() -> Task:
@@ -59,7 +61,7 @@ def test_uniform_loss_matches_a_hand_computation():
 def diagnose(top1: dict[str, str]) -> diagnostics.Diagnostics:
     task = make_task()
     perfect = lambda queries: {q.id: ranked(IDS[q.id]) for q in queries}  # noqa: E731
-    return diagnostics.diagnose(task, IDS.__getitem__, perfect,
+    return diagnostics.diagnose(task, identifier_of, perfect,
                                 {q: ranked(i, "cat sofa") for q, i in top1.items()}, tokens, 0.4)
 
 
@@ -68,7 +70,9 @@ def test_everyone_getting_the_same_top1_is_collapsed():
     assert d.collapsed and d.distinct_top1 == 1 and d.reachable == 4 and d.distinct_ratio == 0.25
     assert (d.top_identifier, d.top_share) == ("dog grass", 100.0)
     assert d.emitted_tokens == 3.0 and d.corpus_tokens == 3.25  # (3+3+3+4)/4
-    assert d.uniform_loss == pytest.approx(math.log(4) / 3.25) and d.final_loss == 0.4
+    # uniform among the 5 trained identifiers (the train image's too) of 3, 3, 3, 4, 3 tokens
+    assert d.uniform_loss == pytest.approx(math.log(5) / 3.2) and d.final_loss == 0.4
+    assert (d.corpus_identifiers, d.trained_identifiers) == (4, 5)
     assert d.indexing_accuracy == 100.0 and d.indexed_items == 4 and d.queries == 8
 
 
@@ -98,6 +102,6 @@ def test_a_query_without_any_identifier_counts_in_the_share_but_emits_nothing():
     task = make_task()
     rankings = {q.id: ranked("dog grass") for q in task.queries}
     rankings["qa1"] = ranked()
-    d = diagnostics.diagnose(task, IDS.__getitem__, lambda qs: {q.id: ranked(IDS[q.id]) for q in qs},
+    d = diagnostics.diagnose(task, identifier_of, lambda qs: {q.id: ranked(IDS[q.id]) for q in qs},
                              rankings, tokens, 1.0)
     assert d.distinct_top1 == 1 and d.top_share == pytest.approx(100 * 7 / 8) and d.collapsed
