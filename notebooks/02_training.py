@@ -177,8 +177,9 @@ report.write_table(diag_table, notebook.out_dir(p, "tables") / "model_diagnostic
                    f"Did each trained model learn its identifiers? {p.profile} profile, backbone "
                    f"{pipeline.backbone_label(p)}, test-split queries, trie-constrained beam {p.beam_size}: final "
                    "training loss per target token against a uniform choice among the distinct "
-                   "identifiers of its training targets (corpus and train items), indexing accuracy (each corpus item's own indexing input "
-                   "decoded to its identifier), distinct top-1 identifiers against the most "
+                   "identifiers of its training targets (corpus and train items), indexing "
+                   "accuracy (each corpus item's own indexing input decoded to its identifier), "
+                   "distinct top-1 identifiers against the most "
                    "possible (distinct relevant identifiers, one per query), mean tokens of the "
                    "emitted and of the corpus identifiers, the most frequent top-1 and its share "
                    "of queries; collapsed: under half the possible distinct top-1.")

@@ -120,16 +120,17 @@ def diagnose(task: Task, identifier_of: Callable[[str], str],
     distinct = len(set(emitted))
     common = Counter(emitted).most_common(1)
     top_identifier, top_count = common[0] if common else ("", 0)
+    mean_tokens = lambda identifiers: float(np.mean([count_tokens(i) for i in identifiers]))  # noqa: E731
     corpus = sorted({identifier_of(i) for i in task.corpus_ids})
-    corpus_tokens = float(np.mean([count_tokens(i) for i in corpus]))
+    corpus_tokens = mean_tokens(corpus)
     targets = sorted({identifier_of(pr.item_id) for pr in task.pairs})
     return Diagnostics(
         indexing_accuracy=acc, indexed_items=n_items, queries=len(tops),
         distinct_top1=distinct, distinct_relevant=distinct_relevant, reachable=reach,
         distinct_ratio=distinct / reach if reach else 0.0,
         top_identifier=top_identifier, top_share=100.0 * top_count / len(tops) if tops else 0.0,
-        emitted_tokens=float(np.mean([count_tokens(i) for i in emitted])) if emitted else 0.0,
+        emitted_tokens=mean_tokens(emitted) if emitted else 0.0,
         corpus_tokens=corpus_tokens, final_loss=float(final_loss),
-        uniform_loss=uniform_loss(len(targets), float(np.mean([count_tokens(i) for i in targets]))),
+        uniform_loss=uniform_loss(len(targets), mean_tokens(targets)),
         corpus_identifiers=len(corpus), trained_identifiers=len(targets),
         collapsed=is_collapsed(distinct, reach))
