@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from semcore import cache, captioning, ceiling, gsv, methods, metrics, prompts, stats
+from semcore import cache, captioning, ceiling, gsv, image_encoder, methods, metrics, prompts, stats
 from semcore.config import Params
 from semcore.data import load_corpus
 from semcore.data.schema import Corpus, load_rgb
@@ -83,13 +83,26 @@ def corpus(p: Params) -> Corpus:
 
 
 def fingerprint(c: Corpus) -> str:
-    """Identity of a corpus: ids, splits, caption texts and image file sizes."""
+    """Identity of a corpus: ids, splits, caption texts and image contents (an image rewritten
+    with the same size is new data)."""
     h = hashlib.sha256()
     for im in c.images:
-        h.update(f"{im.id}|{im.split}|{im.path.stat().st_size}\n".encode())
+        h.update(f"{im.id}|{im.split}|{_file_hash(im.path)}\n".encode())
     for cap in c.captions:
         h.update(f"{cap.id}|{cap.split}|{cap.text}\n".encode())
     return h.hexdigest()[:16]
+
+
+def _file_hash(path: Path) -> str:
+    """A file's content hash, read once per version of the file (as make and git tell versions
+    apart: by modification time and size), since every step key asks for it."""
+    st = path.stat()
+    return _content_hash(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=None)
+def _content_hash(path: str, mtime_ns: int, size: int) -> str:
+    return image_encoder.content_hash(Path(path))
 
 
 @lru_cache(maxsize=4)
@@ -144,7 +157,6 @@ def captions(p: Params) -> dict[str, str]:
 
 @lru_cache(maxsize=2)
 def _image_features(data: str) -> dict[str, np.ndarray]:
-    from semcore import image_encoder
     c = _corpus(data)
     features = image_encoder.cached_features([im.path for im in c.images])
     return {im.id: f for im, f in zip(c.images, features)}

@@ -145,3 +145,32 @@ def test_import_closure_follows_function_level_and_relative_imports():
     closure = cache.import_closure("semcore.pipeline")
     assert {"semcore.image_encoder", "semcore.models.smol", "semcore.train"} <= set(closure)
     assert "semcore.report" not in closure
+
+
+def test_an_image_rewritten_with_the_same_size_changes_the_trained_models_key(tmp_path):
+    """Image files are identified by content, not by size: new pixels train a new model."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from semcore import config, methods, pipeline
+
+    folder = tmp_path / "set"
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for i, split in enumerate(["train", "test"]):
+        Image.new("RGB", (8, 8), (10 * i, 0, 0)).save(folder / "images" / f"{i}.bmp")
+        rows += [json.dumps({"image": f"{i}.bmp", "caption": f"a red square number {i} {j}",
+                             "split": split, "caption_index": j}) for j in range(5)]
+    (folder / "captions.jsonl").write_text("\n".join(rows) + "\n")
+    p = config.Params(dataset="captions_jsonl", data_path=str(folder))
+    semcore = methods.get("semcore")
+    before = pipeline.train_key(p, "t2i", semcore)
+
+    path = folder / "images" / "1.bmp"
+    size = path.stat().st_size
+    Image.fromarray(np.full((8, 8, 3), 200, dtype=np.uint8)).save(path)
+    assert path.stat().st_size == size  # the same size, other pixels
+    pipeline._corpus.cache_clear()
+    assert pipeline.train_key(p, "t2i", semcore) != before
