@@ -92,7 +92,7 @@ fig3_sweep = None  # type: str  the profile's value, else 'fig3'
 table4_sweep = None  # type: str  the profile's value, else 'table4'
 
 # %%
-from semcore import methods, notebook, pipeline, report
+from semcore import methods, notebook, pipeline, readings, report
 
 p = notebook.setup(globals())
 planned = pipeline.planned_models(p)
@@ -118,7 +118,8 @@ report.write_table(stats, notebook.out_dir(p, "tables") / "identifier_collisions
                    f"Identifiers over the test corpus ({p.profile} profile, caption_source "
                    f"{p.caption_source}): collisions, length in words and in backbone tokens "
                    "(with the end token), and the share of valid SSI answers.")
-stats
+display(stats)
+readings.show(readings.collisions(stats))
 
 # %% [markdown]
 # ## SIDs side by side (Figure 4 style)
@@ -136,7 +137,8 @@ examples = pd.DataFrame({"item": shown, "source text": [task.item(i).source_text
                             for label, tb in tables.items()}})
 report.write_table(examples, notebook.out_dir(p, "tables") / "identifier_examples",
                    "Identifiers of the first test items per scheme (global ID in bold).")
-examples
+display(examples)
+readings.show(readings.examples(examples))
 
 # %% [markdown]
 # ## Lengths, token counts and cluster sizes
@@ -144,16 +146,21 @@ examples
 # %%
 import matplotlib.pyplot as plt
 
+names = {m.label: m.name for d, m in planned if d == t2i}
+styles = report.method_styles(list(names.values()))
 with report.figure_style():
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(11, 3))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(11, 3.4))
     for label, tb in tables.items():
         lengths = [len(s.split()) for s in tb.identifiers]
-        ax1.hist(lengths, bins=np.arange(0.5, max(lengths) + 1.5), histtype="step", label=label)
+        ax1.hist(lengths, bins=np.arange(0.5, max(lengths) + 1.5), histtype="step", label=label,
+                 **styles[names[label]])
         counts = token_counts[(t2i, label)]
-        ax2.hist(counts, bins=np.arange(0.5, max(counts) + 1.5), histtype="step", label=label)
+        ax2.hist(counts, bins=np.arange(0.5, max(counts) + 1.5), histtype="step", label=label,
+                 **styles[names[label]])
     ax1.set_xlabel("identifier length (words)")
     ax1.set_ylabel("items")
-    ax1.legend(fontsize=5)
+    fig.legend(*ax1.get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7,
+               bbox_to_anchor=(0.5, 0.0), frameon=False)
     ax2.set_xlabel(f"identifier length ({pipeline.backbone_label(p)} tokens, with end token)")
     sizes = sorted(sid.info["cluster_sizes"], reverse=True)
     ax3.bar(range(len(sizes)), sizes)
@@ -161,6 +168,7 @@ with report.figure_style():
     ax3.set_ylabel("items")
     report.save_figure(fig, notebook.out_dir(p, "figures") / "01_identifier_lengths")
 plt.show()
+readings.show(readings.lengths(stats[stats["direction"] == t2i], sid.info["cluster_sizes"]))
 
 # %% [markdown]
 # ## The identifier ceiling
@@ -192,6 +200,7 @@ if "t2i" in p.directions:
                        "(%) of the corpus ranked by BM25 or MiniLM cosine between the query and "
                        "each item's identifier, or its full source text.")
     display(ceilings)
+    readings.show(readings.ceilings(ceilings))
 
 # %%
 notebook.summary(p, "01_identifiers", collisions=rows, identifier_ceiling=ceiling_rows)

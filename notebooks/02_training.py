@@ -80,7 +80,7 @@ fig3_sweep = None  # type: str  the profile's value, else 'fig3'
 table4_sweep = None  # type: str  the profile's value, else 'table4'
 
 # %%
-from semcore import notebook, pipeline, report
+from semcore import notebook, pipeline, readings, report
 
 p = notebook.setup(globals())
 histories = {(d, m.label): pipeline.loss_history(p, d, m) for d, m in pipeline.planned_models(p)}
@@ -93,7 +93,8 @@ mix.index.name = "examples per epoch"
 report.write_table(mix.reset_index(), notebook.out_dir(p, "tables") / "training_mix",
                    f"Training examples per epoch by kind ({p.profile} profile, corpus_repeats "
                    f"{p.corpus_repeats}, {p.epochs} epochs, learning rate {p.learning_rate}).")
-mix
+display(mix)
+readings.show(readings.training_mix(mix))
 
 # %% [markdown]
 # ## Choosing the recipe on the validation split
@@ -117,23 +118,30 @@ report.write_table(validation, notebook.out_dir(p, "tables") / "recipe_validatio
                    f"images carved out as corpus, their captions as queries; {p.profile} profile, "
                    "T2I, SemCORE's identifiers without GSV, beam "
                    f"{p.beam_size}). No test data is used.")
-validation
+display(validation)
+readings.show(readings.recipe(validation))
 
 # %%
 import matplotlib.pyplot as plt
 
+names = {m.label: m.name for d, m in pipeline.planned_models(p)}
+styles = report.method_styles(list(names.values()))
 with report.figure_style():
-    fig, axes = plt.subplots(1, len(p.directions), figsize=(4.5 * len(p.directions), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(p.directions), figsize=(6.4 * len(p.directions), 3.4), squeeze=False)
     for ax, direction in zip(axes[0], p.directions):
         for (d, label), hist in histories.items():
             if d == direction:
-                ax.plot([h["epoch"] for h in hist], [h["loss"] for h in hist], label=label)
+                ax.plot([h["epoch"] for h in hist], [h["loss"] for h in hist], label=label,
+                        **styles[names[label]])
         ax.set_title(direction.upper())
         ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss")
-        ax.legend(fontsize=6)
+        ax.set_ylabel("training loss per target token")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
     report.save_figure(fig, notebook.out_dir(p, "figures") / "02_loss_curves")
 plt.show()
+readings.show(readings.loss_curves(histories))
 
 # %% [markdown]
 # ## Did the models learn their identifiers?
@@ -183,7 +191,8 @@ report.write_table(diag_table, notebook.out_dir(p, "tables") / "model_diagnostic
                    "possible (distinct relevant identifiers, one per query), mean tokens of the "
                    "emitted and of the corpus identifiers, the most frequent top-1 and its share "
                    "of queries; collapsed: under half the possible distinct top-1.")
-diag_table
+display(diag_table)
+readings.show(readings.diagnostics(diagnostics))
 
 # %%
 notebook.summary(p, "02_training", training_mix=mix.to_dict(), recipe_validation=validation.to_dict("records"),

@@ -78,13 +78,14 @@ table4_sweep = None  # type: str  the profile's value, else 'table4'
 # %%
 import pandas as pd
 
-from semcore import constrained, methods, notebook, pipeline, report
+from semcore import constrained, methods, notebook, pipeline, readings, report
 
 p = notebook.setup(globals())
 runs = pipeline.planned_runs(p)
 rows = [pipeline.evaluate(p, d, methods.without_gsv(m)) for d, m in runs]
 before_gsv = pd.DataFrame(rows)
-before_gsv
+display(before_gsv)
+readings.show(readings.before_gsv(before_gsv, {d: pipeline.chance(p, d) for d in p.directions}))
 
 # %% [markdown]
 # ## How far below its identifier's ceiling?
@@ -101,7 +102,7 @@ before_gsv
 # %%
 ceiling_rows = []
 if "t2i" in p.directions:
-    chance = 100 / len(pipeline.task(p, "t2i").corpus_ids)
+    chance = pipeline.chance(p, "t2i")
     source = pipeline.source_text_ceiling(p, "t2i", "minilm")["R@1"]
     for (d, m), row in zip(runs, rows):
         if d == "t2i":
@@ -119,6 +120,7 @@ if "t2i" in p.directions:
                        "chance = 100 / corpus size; the source-text ceiling ranks by the corpus "
                        "items' own source texts.")
     display(ceiling_fraction)
+    readings.show(readings.ceiling_fraction(ceiling_fraction))
 
 # %% [markdown]
 # ## Beam size (Table 5)
@@ -128,7 +130,8 @@ if "t2i" in p.directions:
 semcore = methods.get("semcore")
 beam_rows = [pipeline.evaluate(p, d, semcore, beam) for d in p.directions for beam in p.beam_sweep]
 beams = pd.DataFrame(beam_rows)
-beams
+display(beams)
+readings.show(readings.beams(beams))
 
 # %% [markdown]
 # ## Decoding scores
@@ -150,7 +153,8 @@ report.write_table(decode_scores, notebook.out_dir(p, "tables") / "decode_scores
                    f"three identifier scores, on the test queries: {p.profile} profile "
                    f"({pipeline.corpus(p).name} data), backbone {pipeline.backbone_label(p)}. sum is equation 1, "
                    "the paper's score and the default.")
-decode_scores
+display(decode_scores)
+readings.show(readings.decode_scores(decode_scores))
 
 # %%
 notebook.summary(p, "03_retrieval", before_gsv=rows, ceiling_fraction=ceiling_rows, beam_sweep=beam_rows,

@@ -94,7 +94,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from semcore import methods, notebook, pipeline, report
+from semcore import methods, notebook, pipeline, readings, report
 
 p = notebook.setup(globals())
 semcore = methods.get("semcore")
@@ -138,7 +138,7 @@ chosen_name = next(name for name, v in methods.GSV_VARIANTS.items()
                    if (v["gsv_format"], v["gsv_show_source"]) == ours[:2])
 effects = [(name, "validation", d, pipeline.gsv_effect(p.replace(evaluate_on="validation", **variant), d, semcore))
            for d in p.directions for name, variant in pipeline.gsv_variants(p, d).items()]
-effects += [(chosen_name, "test", d, pipeline.gsv_effect(p, d, semcore)) for d in p.directions]
+effects += [(chosen_name, "test", d, pipeline.gsv_effect(p, d, semcore, rotations=True)) for d in p.directions]
 rows = pd.DataFrame([{"split": split, "variant": name, **e["row"]} for name, split, _, e in effects])
 TIMES = ["decode ms/query", "GSV ms/query"]  # wall clock: shown below, kept out of the table's bytes
 report.write_table(rows.drop(columns=TIMES), tables / "gsv_formats",
@@ -146,8 +146,9 @@ report.write_table(rows.drop(columns=TIMES), tables / "gsv_formats",
                    "the validation split, the profile's on test; R@K before and after, paired "
                    "bootstrap 95 % interval of the R@1 gain, the verifier's loss beside a uniform "
                    "guess's, position check.")
-rows[["split", "direction", "variant", "R@1 before", "R@1 after", "R@1 gain", "gain lo", "gain hi",
-      "R@10 before", "verifier loss", "uniform loss", "position biased"]].round(2)
+display(rows[["split", "direction", "variant", "R@1 before", "R@1 after", "R@1 gain", "gain lo",
+              "gain hi", "R@10 before", "verifier loss", "uniform loss", "position biased"]].round(2))
+readings.show(readings.gsv_formats(rows))
 
 # %% [markdown]
 # ## Does the verifier read the candidates, or their letters?
@@ -156,10 +157,19 @@ rows[["split", "direction", "variant", "R@1 before", "R@1 after", "R@1 gain", "g
 # that favours a letter is right mostly where the answer sat at that letter. The position check
 # (`semcore.gsv.position_check`) flags a format when a position with at least 20 queries
 # deviates by more than 10 points from the mean, or a chi-square test rejects uniformity.
+#
+# Shown once, in each query's seeded order, a position holds only the queries whose answer
+# happened to land there (few, on small profiles), and they differ in difficulty. So for the
+# format in use, on test, each query's list is also verified in **every rotation**: the correct
+# candidate visits every letter and each position is measured on the same queries ("all
+# rotations" rows). A format that scores each candidate alone (likelihood, pointwise) cannot
+# see positions, and this check shows it; a listwise format's letter prior shows up here first.
 
 # %%
 heat = pd.DataFrame([{"direction": d, "variant": f"{name} ({split})", **r}
-                     for name, split, d, e in effects for r in e["by_position"]])
+                     for name, split, d, e in effects for r in e["by_position"]]
+                    + [{"direction": d, "variant": f"{name} ({split}, all rotations)", **r}
+                       for name, split, d, e in effects for r in e["by_rotation"]])
 if heat.empty:
     display(Markdown("No query had a correct candidate among its top k."))
 else:
@@ -176,8 +186,10 @@ else:
             ax.set_ylabel("")
         report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_positions")
         plt.show()
-rows[["split", "direction", "variant", "position positions tested", "position mean %",
-      "position max deviation", "position p", "position biased"]]
+display(rows[["split", "direction", "variant", "position positions tested", "position max deviation",
+              "position biased", "rotated positions tested", "rotated mean %", "rotated max deviation",
+              "rotated p", "rotated biased"]])
+readings.show(readings.positions(rows))
 
 # %% [markdown]
 # ## Cost per query
@@ -187,7 +199,8 @@ rows[["split", "direction", "variant", "position positions tested", "position me
 # %%
 cost = rows[["split", "direction", "variant", *TIMES]].copy()
 cost["GSV / decoding"] = cost["GSV ms/query"] / cost["decode ms/query"]
-cost.round(2)
+display(cost.round(2))
+readings.show(readings.cost(cost))
 
 # %% [markdown]
 # ## How many candidates to verify (`gsv_k_sweep`)
@@ -210,7 +223,8 @@ with report.figure_style():
     ax.legend(fontsize=7)
     report.save_figure(fig, notebook.out_dir(p, "figures") / "04_gsv_k")
     plt.show()
-by_k[["direction", "k", "R@1", "R@1 lo", "R@1 hi", "R@5", "R@10", "rSum"]]
+display(by_k[["direction", "k", "R@1", "R@1 lo", "R@1 hi", "R@5", "R@10", "rSum"]])
+readings.show(readings.by_k(by_k))
 
 # %%
 notebook.summary(p, "04_gsv", selection=selection.to_dict("records"), choice=choice,

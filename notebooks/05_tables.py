@@ -79,9 +79,8 @@ table4_sweep = None  # type: str  the profile's value, else 'table4'
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
 
-from semcore import methods, notebook, paper, pipeline, report, stats
+from semcore import methods, notebook, paper, pipeline, readings, report, stats
 from semcore import sweep as sweeps
 from semcore.tables import reading, results, shown
 
@@ -95,12 +94,6 @@ intervals = (f"R@K [95 % percentile bootstrap interval over the queries, B = {st
              "bootstrap over the same queries], * where it excludes 0")
 
 
-def chance(direction: str) -> float:
-    """R@1 of a random ranking: relevant items per query over the corpus size, in percent."""
-    t = pipeline.task(p, direction)
-    return 100 * sum(len(q.relevant) for q in t.queries) / len(t.queries) / len(t.corpus_ids)
-
-
 # %% [markdown]
 # ## Table 1 — text-to-image against generative baselines
 
@@ -111,7 +104,7 @@ if "t2i" in p.directions:
                        f"Table 1: text-to-image R@K. {where}; {intervals}; paper: Flickr30K 1K test, "
                        f"InternVL2.5-1B.", shown(t1))
     display(shown(t1))
-    display(Markdown(reading(t1, chance("t2i"))))
+    readings.show(reading(t1, pipeline.chance(p, "t2i")))
 
 # %% [markdown]
 # ## Table 2 — image-to-text
@@ -125,7 +118,7 @@ if "i2t" in p.directions:
                        f"and MiniLM encoders trained on the train split's pairs in this run; "
                        f"{intervals}; paper: Flickr30K 1K test.", shown(t2))
     display(shown(t2))
-    display(Markdown(reading(t2, chance("i2t"))))
+    readings.show(reading(t2, pipeline.chance(p, "i2t")))
 
 # %% [markdown]
 # ## Table 3 — ablations (the paper reports T2I on Flickr30K; `ablation_directions`)
@@ -137,7 +130,7 @@ for direction in p.ablation_directions:
                        f"Table 3: ablations, {direction.upper()}. {where}; {intervals}; paper: "
                        f"Flickr30K T2I.", shown(t3))
     display(shown(t3))
-    display(Markdown(reading(t3, chance(direction))))
+    readings.show(reading(t3, pipeline.chance(p, direction)))
 
 # %% [markdown]
 # ## Table 4 — backbone and fine-tuning (T2I)
@@ -159,6 +152,7 @@ report.write_table(t4, tables / "table4_backbones",
                    f"settings as the {p.profile} profile, {pipeline.corpus(p).name} data; "
                    f"{intervals}); paper: Flickr30K, InternVL2.5, listed below.")
 display(t4)
+readings.show(readings.backbones(t4))
 pd.DataFrame(paper.reported("table4", "Flickr30K"))
 
 # %% [markdown]
@@ -175,6 +169,7 @@ for direction in p.directions:
                        f"Table 5: SemCORE vs beam size, {direction.upper()}. {where}; R@K with the "
                        f"bounds of its 95 % bootstrap interval; paper: Flickr30K T2I.")
     display(t5)
+    readings.show(readings.beams(pd.DataFrame(rows)))
 
 # %%
 notebook.summary(p, "05_tables", tables=sorted(x.name for x in tables.glob("*.md")))

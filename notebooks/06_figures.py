@@ -75,8 +75,9 @@ import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
-from semcore import methods, notebook, pipeline, report
+from semcore import methods, notebook, pipeline, readings, report
 from semcore import sweep as sweeps
 from semcore.embeddings import encode_texts
 
@@ -93,31 +94,37 @@ semcore = methods.get("semcore")
 # %%
 fig3 = sweeps.load(p.fig3_sweep)
 grid = sweeps.collect(fig3, p.profile)
+t2i_grid = grid[grid["direction"] == "t2i"]
+x_label, curve_label = report.setting_label(fig3.x), report.setting_label(fig3.curves)
 with report.figure_style():
-    fig, ax = plt.subplots(figsize=(4.5, 3))
-    for value, rows in grid[grid["direction"] == "t2i"].groupby(fig3.curves):
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    for value, rows in t2i_grid.groupby(fig3.curves):
         rows = rows.sort_values(fig3.x)
-        ax.plot(rows[fig3.x], rows["R@1"], marker="o", label=f"{fig3.curves} {value}")
+        ax.errorbar(rows[fig3.x], rows["R@1"], yerr=[rows["R@1"] - rows["R@1 lo"], rows["R@1 hi"] - rows["R@1"]],
+                    marker="o", capsize=2, label=f"{value}")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel(fig3.x)
-    ax.set_ylabel("T2I R@1 (%)")
-    ax.set_title(f"{fig3.title} ({fig3.method}, {p.profile})", fontsize=7)
-    ax.legend(fontsize=6)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("T2I R@1 (%), 95 % interval")
+    ax.set_title(f"{fig3.title} ({methods.get(fig3.method).label}, {p.profile})", fontsize=8)
+    ax.legend(title=curve_label, fontsize=7, title_fontsize=7)
     report.save_figure(fig, figures / "fig3_cluster_size_lexical_length")
 plt.show()
-grid.pivot_table(index=fig3.curves, columns=fig3.x, values="R@1")
+display(grid.pivot_table(index=fig3.curves, columns=fig3.x, values="R@1"))
+readings.show(readings.grid(t2i_grid, fig3.x, fig3.curves, x_label, curve_label))
 
 # %%
+beam_rows = pd.DataFrame([pipeline.evaluate(p, d, semcore, b) for d in p.directions for b in p.beam_sweep])
 with report.figure_style():
     fig, ax = plt.subplots(figsize=(4.5, 3))
-    for direction in p.directions:
-        r1 = [pipeline.evaluate(p, direction, semcore, b)["R@1"] for b in p.beam_sweep]
-        ax.plot(p.beam_sweep, r1, marker="o", label=f"{direction.upper()} R@1")
+    for direction, rows in beam_rows.groupby("direction", sort=False):
+        ax.errorbar(rows["beam"], rows["R@1"], yerr=[rows["R@1"] - rows["R@1 lo"], rows["R@1 hi"] - rows["R@1"]],
+                    marker="o", capsize=2, label=f"{direction.upper()} R@1")
     ax.set_xlabel("beam size")
-    ax.set_ylabel("R@1 (%)")
+    ax.set_ylabel("SemCORE R@1 (%), 95 % interval")
     ax.legend()
     report.save_figure(fig, figures / "table5_beam_curve")
 plt.show()
+readings.show(readings.beams(beam_rows))
 
 
 # %%
@@ -132,7 +139,8 @@ def sid_caption(ax, table, item_id):
 
 def case_figure(direction, queries, stem):
     """One panel per query: T2I shows the query text over the first-ranked image; I2T shows
-    the query image under the first-ranked caption. The first-ranked item's SID is below."""
+    the query image under the first-ranked caption. The first-ranked item's SID is below.
+    Returns whether each panel's first-ranked item is relevant."""
     task, table = pipeline.task(p, direction), pipeline.identifiers(p, direction, semcore)
     with report.figure_style():
         fig, axes = plt.subplots(1, len(queries), figsize=(2.4 * len(queries), 3.4), squeeze=False)
@@ -147,13 +155,15 @@ def case_figure(direction, queries, stem):
             sid_caption(ax, table, top)
         report.save_figure(fig, figures / stem)
     plt.show()
+    return [ranked[direction][q.id][0] in q.relevant for q in queries]
 
 
 images = pipeline.images(p)
 ranked = {d: pipeline.rankings(p, d, semcore) for d in p.directions}
 for direction in p.directions:
     queries = list(pipeline.task(p, direction).queries)
-    case_figure(direction, queries[:: max(1, len(queries) // 4)][:4], f"fig4_case_study_{direction}")
+    correct = case_figure(direction, queries[:: max(1, len(queries) // 4)][:4], f"fig4_case_study_{direction}")
+    readings.show(readings.cases(correct, f"{direction.upper()} panels (queries taken at even steps)"))
 
 # %% [markdown]
 # ## Figure 6 — false negatives (T2I)
@@ -168,6 +178,7 @@ if "t2i" in p.directions:
         similarity = (query_vecs * top_vecs).sum(axis=1)
         chosen = [wrong[i] for i in np.argsort(-similarity, kind="stable")[:4]]
         case_figure("t2i", chosen, "fig6_false_negatives")
+        readings.show(readings.false_negatives(len(task.queries), len(wrong), sorted(similarity)[-4:]))
 
 # %%
 notebook.summary(p, "06_figures", figures=sorted(x.name for x in figures.glob("*.png")))

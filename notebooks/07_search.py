@@ -75,7 +75,7 @@ table4_sweep = None  # type: str  the profile's value, else 'table4'
 # %%
 import matplotlib.pyplot as plt
 
-from semcore import methods, notebook, pipeline, report
+from semcore import methods, notebook, pipeline, readings, report
 
 p = notebook.setup(globals(), declared=("query",))
 semcore = methods.get("semcore")
@@ -98,6 +98,7 @@ with report.figure_style():
     fig.suptitle(f"query: {query}", fontsize=8)
     report.save_figure(fig, notebook.out_dir(p, "figures") / "07_search")
 plt.show()
+readings.show(readings.search(found, [table.global_parts[table.row(i)] for i in found]))
 
 # %%
 notebook.summary(p, "07_search", query=query, found=found)

@@ -278,9 +278,41 @@ def accuracy_by_position(queries: list[Query], ranked: dict[str, Ranked],
         shown = shown_candidates(q.id, ranked[q.id], k, seed)
         position = next((j for j, c in enumerate(shown) if c in q.relevant), None)
         if len(shown) >= 2 and position is not None:
-            n_hit = counts.setdefault(position, [0, 0])
-            n_hit[0] += 1
-            n_hit[1] += final[q.id][0] in q.relevant
+            _count(counts, position, final[q.id][0] in q.relevant)
+    return _by_position(counts)
+
+
+def accuracy_by_rotation(bb: Backbone, task: Task, table: IdentifierTable, queries: list[Query],
+                         ranked: dict[str, Ranked], images: dict[str, np.ndarray], k: int,
+                         seed: int, fmt: str, show_source: bool, decode_weight: float,
+                         batch_size: int = 8) -> list[dict]:
+    """accuracy_by_position with every query seen at every position: each query's shown list
+    is verified in all its cyclic rotations, so the correct candidate visits each letter and
+    every position is measured on the same queries (a paired design: the accuracies differ by
+    position bias alone, not by which queries happened to land where). Costs len(list) times
+    the verification of the queries whose list holds a correct item."""
+    todo = []
+    for q in queries:
+        shown = shown_candidates(q.id, ranked[q.id], k, seed)
+        if len(shown) >= 2 and any(c in q.relevant for c in shown):
+            todo += [(q, shown[shift:] + shown[:shift]) for shift in range(len(shown))]
+    found = scores(bb, task, table, todo, images, fmt, show_source, batch_size)
+    counts: dict[int, list[int]] = {}
+    for (q, rotated), score in zip(todo, found):
+        pick = combine({q.id: {"shown": rotated, "scores": score}}, {q.id: ranked[q.id]},
+                       decode_weight)[q.id][0]
+        position = next(j for j, c in enumerate(rotated) if c in q.relevant)
+        _count(counts, position, pick in q.relevant)
+    return _by_position(counts)
+
+
+def _count(counts: dict[int, list[int]], position: int, hit: bool) -> None:
+    n_hit = counts.setdefault(position, [0, 0])
+    n_hit[0] += 1
+    n_hit[1] += hit
+
+
+def _by_position(counts: dict[int, list[int]]) -> list[dict]:
     return [{"shown at": LABELS[j], "queries": n, "GSV top-1 correct %": round(100 * hit / n, 1)}
             for j, (n, hit) in sorted(counts.items())]
 

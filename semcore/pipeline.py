@@ -606,6 +606,12 @@ def search(p: Params, text: str, method: Method, k: int = 8) -> list[str]:
 
 
 # --- evaluation -----------------------------------------------------------------------------------
+def chance(p: Params, direction: str) -> float:
+    """R@1 of a random ranking, in percent: relevant items per query over the corpus size."""
+    t = task(p, direction)
+    return 100 * sum(len(q.relevant) for q in t.queries) / len(t.queries) / len(t.corpus_ids)
+
+
 def qrels(p: Params, direction: str) -> dict[str, set[str]]:
     return {q.id: set(q.relevant) for q in task(p, direction).queries}
 
@@ -684,10 +690,29 @@ def gsv_choice(selection: list[dict]) -> dict:
             "validation gain": gain}
 
 
-def gsv_effect(p: Params, direction: str, method: Method) -> dict:
+def gsv_rotations(p: Params, direction: str, method: Method) -> list[dict]:
+    """GSV's top-1 accuracy by the position of the correct candidate, each query's list shown
+    in all its rotations (semcore.gsv.accuracy_by_rotation), cached."""
+    beam = p.beam_size
+    key = cache.key_of(step="gsv_rotations", final=final_key(p, direction, method, beam),
+                       show_source=p.gsv_show_source, decode_weight=p.gsv_decode_weight)
+
+    def build(work: Path) -> None:
+        t = task(p, direction)
+        found = gsv.accuracy_by_rotation(
+            verifier(p, direction, method), t, identifiers(p, direction, method), list(t.queries),
+            decoded(p, direction, method, beam), image_inputs(p), p.gsv_k, p.seed, p.gsv_format,
+            p.gsv_show_source, p.gsv_decode_weight)
+        cache.write_json(work / "by_rotation.json", found)
+
+    return cache.read_json(cache.step("gsv_rotations", key, build) / "by_rotation.json")
+
+
+def gsv_effect(p: Params, direction: str, method: Method, rotations: bool = False) -> dict:
     """What GSV does to one run (notebook 04): R@1/5/10 of the same model before and after it,
     the paired bootstrap 95 % interval of the R@1 gain, the verifier's accuracy by the position
-    the correct candidate was shown at with its uniformity check, its final training loss
+    the correct candidate was shown at with its uniformity check (and, with `rotations`, the
+    same with every query shown at every position: gsv_rotations), its final training loss
     beside a uniform guess, and the cost per query of decoding and of GSV."""
     before, after = hits(p, direction, methods.without_gsv(method)), hits(p, direction, method)
     gain = stats.paired_difference(after[1], before[1], seed=p.seed)
@@ -705,7 +730,10 @@ def gsv_effect(p: Params, direction: str, method: Method) -> dict:
                 "decode ms/query": 1000 * dec["seconds"] / dec["queries"],
                 "GSV ms/query": 1000 * ver["seconds"] / ver["queries"]})
     row.update({f"position {k}": v for k, v in gsv.position_check(by_position).items()})
-    return {"row": row, "by_position": by_position}
+    by_rotation = gsv_rotations(p, direction, method) if rotations else []
+    if rotations:
+        row.update({f"rotated {k}": v for k, v in gsv.position_check(by_rotation).items()})
+    return {"row": row, "by_position": by_position, "by_rotation": by_rotation}
 
 
 # --- the dense two-tower baseline (Table 2) ------------------------------------------------------

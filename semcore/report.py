@@ -102,6 +102,40 @@ STYLE: dict[str, Any] = {
     "ps.fonttype": 42,
 }
 PNG_METADATA = {"Software": None}
+
+# Method families by name prefix (the first that matches): one colour per family, one line style
+# per method within it, so 13 methods stay apart with a colour-blind-safe palette of 4.
+FAMILIES = (("GRACE", "grace_"), ("RQ", "rq_"), ("SSI", "ssi"), ("SemCORE", ""))
+LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
+
+
+SETTING_LABELS = {"cluster_size": "clusters of the global ID (K)",
+                  "lexical_length": "lexical ID length (keywords)",
+                  "beam": "beam size", "k": "candidates verified (k)"}
+
+
+def setting_label(name: str) -> str:
+    """A parameter's name as an axis or legend reads it."""
+    return SETTING_LABELS.get(name, name.replace("_", " "))
+
+
+def method_family(name: str) -> str:
+    return next(family for family, prefix in FAMILIES if name.startswith(prefix))
+
+
+def method_styles(names: list[str]) -> dict[str, dict[str, Any]]:
+    """{name: color and linestyle} for plotting: colour by family, line style by variant."""
+    import seaborn as sns
+
+    palette = dict(zip([f for f, _ in FAMILIES], sns.color_palette("colorblind", len(FAMILIES))))
+    seen: dict[str, int] = {}
+    styles = {}
+    for name in dict.fromkeys(names):
+        family = method_family(name)
+        index = seen[family] = seen.get(family, -1) + 1
+        styles[name] = {"color": palette[family], "linestyle": LINE_STYLES[index % len(LINE_STYLES)]}
+    return styles
+
 PDF_METADATA = {"Creator": "semcore", "Producer": f"matplotlib {mpl.__version__}",
                 "CreationDate": None, "ModDate": None}
 

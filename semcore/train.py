@@ -106,7 +106,9 @@ class _Bar(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs and self.bar is not None:
-            self.bar.set_postfix(loss=f"{logs['loss']:.3f}")
+            # drawn at the bar's next refresh: the loss is logged every step, and a refresh per
+            # step would write thousands of lines into an executed notebook
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
 
     def on_train_end(self, args, state, control, **kw):
         self.bar.close()

@@ -218,3 +218,36 @@ def test_combine_orders_by_verifier_then_by_decoding_as_the_weight_grows():
     assert gsv.combine(verified, ranked)["q"] == ["c", "b", "a", "d"]  # the verifier alone
     assert gsv.combine(verified, ranked, 100.0)["q"] == ["a", "c", "b", "d"]  # decoding wins; tie: shown order
     assert gsv.combine(verified, ranked)["lone"] == ["a"]  # nothing verified: generative order
+
+
+def test_accuracy_by_rotation_shows_every_query_at_every_position(bb, monkeypatch):
+    """Each query's list is verified in all its rotations: a verifier that favours letter A is
+    right only at A, one that reads the candidates is right everywhere, on the same queries."""
+    task, tb = make_task("t2i"), table()
+    queries = [Query(f"q{n}", "a red ball", None, frozenset({"i0"})) for n in range(6)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(5)], [""] * 5, [0.0] * 5) for q in queries}
+    picks = {"first letter": lambda shown: [1.0 if j == 0 else 0.0 for j in range(len(shown))],
+             "the match": lambda shown: [1.0 if c == "i0" else 0.0 for c in shown]}
+    found = {}
+    for name, pick in picks.items():
+        monkeypatch.setattr(gsv, "scores", lambda bb_, t, tb_, todo, *a, pick=pick: [pick(s) for _, s in todo])
+        found[name] = gsv.accuracy_by_rotation(bb, task, tb, queries, ranked, {}, 5, 0, "listwise", False, 0.0)
+    assert [r["shown at"] for r in found["the match"]] == list("ABCDE")
+    assert all(r["queries"] == 6 for r in found["the match"])  # every query at every letter
+    assert all(r["GSV top-1 correct %"] == 100.0 for r in found["the match"])
+    first = {r["shown at"]: r["GSV top-1 correct %"] for r in found["first letter"]}
+    assert first == {"A": 100.0, "B": 0.0, "C": 0.0, "D": 0.0, "E": 0.0}
+    missed = {q.id: Ranked([[f"i{n}"] for n in range(1, 6)], [""] * 5, [0.0] * 5) for q in queries}
+    assert gsv.accuracy_by_rotation(bb, task, tb, queries, missed, {}, 5, 0, "listwise", False, 0.0) == []
+
+
+def test_a_real_order_free_verifier_passes_the_rotation_check(bb):
+    """The likelihood format scores each candidate alone: rotating the list changes no pick."""
+    import numpy as np
+    task, tb = make_task("t2i"), table()
+    images = {f"i{n}": np.full((32, 32, 3), 20 * n, dtype=np.uint8) for n in range(12)}
+    queries = [Query(f"q{n}", f"caption number {n}", None, frozenset({f"i{n}"})) for n in range(4)]
+    ranked = {q.id: Ranked([[f"i{n}"] for n in range(4)], [""] * 4, [0.0] * 4) for q in queries}
+    by_rotation = gsv.accuracy_by_rotation(bb, task, tb, queries, ranked, images, 4, 0, "likelihood", False, 0.0)
+    assert len({r["GSV top-1 correct %"] for r in by_rotation}) == 1
+    assert all(r["queries"] == 4 for r in by_rotation)
