@@ -287,21 +287,23 @@ def accuracy_by_rotation(bb: Backbone, task: Task, table: IdentifierTable, queri
                          seed: int, fmt: str, show_source: bool, decode_weight: float,
                          batch_size: int = 8) -> list[dict]:
     """accuracy_by_position with every query seen at every position: each query's shown list
-    is verified in all its cyclic rotations, so the correct candidate visits each letter and
-    every position is measured on the same queries (a paired design: the accuracies differ by
-    position bias alone, not by which queries happened to land where). Costs len(list) times
-    the verification of the queries whose list holds a correct item."""
-    todo = []
+    is verified in all its cyclic rotations, so its (first shown) correct candidate visits each
+    letter and every position is measured on the same queries (a paired design: accuracies
+    differ by position bias alone, not by which queries happened to land where). Costs
+    len(list) times the verification of the queries whose list holds a correct item."""
+    todo, tracked = [], {}
     for q in queries:
         shown = shown_candidates(q.id, ranked[q.id], k, seed)
-        if len(shown) >= 2 and any(c in q.relevant for c in shown):
+        first = next((c for c in shown if c in q.relevant), None)  # the correct candidate followed
+        if len(shown) >= 2 and first is not None:
             todo += [(q, shown[shift:] + shown[:shift]) for shift in range(len(shown))]
+            tracked[q.id] = first
     found = scores(bb, task, table, todo, images, fmt, show_source, batch_size)
     counts: dict[int, list[int]] = {}
     for (q, rotated), score in zip(todo, found):
         pick = combine({q.id: {"shown": rotated, "scores": score}}, {q.id: ranked[q.id]},
                        decode_weight)[q.id][0]
-        position = next(j for j, c in enumerate(rotated) if c in q.relevant)
+        position = rotated.index(tracked[q.id])
         _count(counts, position, pick in q.relevant)
     return _by_position(counts)
 
