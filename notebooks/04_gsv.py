@@ -215,7 +215,7 @@ with report.figure_style():
     fig, ax = plt.subplots(figsize=(3.4, 2.4))
     for direction, rows_k in by_k.groupby("direction"):
         ax.errorbar(rows_k["k"], rows_k["R@1"],
-                    yerr=[rows_k["R@1"] - rows_k["R@1 lo"], rows_k["R@1 hi"] - rows_k["R@1"]],
+                    yerr=report.interval_errors(rows_k),
                     marker="o", capsize=2, label=f"{direction.upper()} R@1")
     ax.set_xlabel("candidates verified (k)")
     ax.set_ylabel("R@1 (%)")

@@ -100,7 +100,7 @@ with report.figure_style():
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     for value, rows in t2i_grid.groupby(fig3.curves):
         rows = rows.sort_values(fig3.x)
-        ax.errorbar(rows[fig3.x], rows["R@1"], yerr=[rows["R@1"] - rows["R@1 lo"], rows["R@1 hi"] - rows["R@1"]],
+        ax.errorbar(rows[fig3.x], rows["R@1"], yerr=report.interval_errors(rows),
                     marker="o", capsize=2, label=f"{value}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel(x_label)
@@ -117,7 +117,7 @@ beam_rows = pd.DataFrame([pipeline.evaluate(p, d, semcore, b) for d in p.directi
 with report.figure_style():
     fig, ax = plt.subplots(figsize=(4.5, 3))
     for direction, rows in beam_rows.groupby("direction", sort=False):
-        ax.errorbar(rows["beam"], rows["R@1"], yerr=[rows["R@1"] - rows["R@1 lo"], rows["R@1 hi"] - rows["R@1"]],
+        ax.errorbar(rows["beam"], rows["R@1"], yerr=report.interval_errors(rows),
                     marker="o", capsize=2, label=f"{direction.upper()} R@1")
     ax.set_xlabel("beam size")
     ax.set_ylabel("SemCORE R@1 (%), 95 % interval")

@@ -695,7 +695,7 @@ def gsv_rotations(p: Params, direction: str, method: Method) -> list[dict]:
     in all its rotations (semcore.gsv.accuracy_by_rotation), cached."""
     beam = p.beam_size
     key = cache.key_of(step="gsv_rotations", final=final_key(p, direction, method, beam),
-                       show_source=p.gsv_show_source, decode_weight=p.gsv_decode_weight)
+                       decode_weight=p.gsv_decode_weight)
 
     def build(work: Path) -> None:
         t = task(p, direction)
@@ -730,8 +730,9 @@ def gsv_effect(p: Params, direction: str, method: Method, rotations: bool = Fals
                 "decode ms/query": 1000 * dec["seconds"] / dec["queries"],
                 "GSV ms/query": 1000 * ver["seconds"] / ver["queries"]})
     row.update({f"position {k}": v for k, v in gsv.position_check(by_position).items()})
-    by_rotation = gsv_rotations(p, direction, method) if rotations else []
+    by_rotation = []
     if rotations:
+        by_rotation = gsv_rotations(p, direction, method)
         row.update({f"rotated {k}": v for k, v in gsv.position_check(by_rotation).items()})
     return {"row": row, "by_position": by_position, "by_rotation": by_rotation}
 

@@ -119,6 +119,11 @@ def setting_label(name: str) -> str:
     return SETTING_LABELS.get(name, name.replace("_", " "))
 
 
+def interval_errors(rows: pd.DataFrame, metric: str = "R@1") -> list:
+    """errorbar's yerr for rows holding `metric` and its interval bounds (`metric lo`, `hi`)."""
+    return [rows[metric] - rows[f"{metric} lo"], rows[f"{metric} hi"] - rows[metric]]
+
+
 def method_family(name: str) -> str:
     return next(family for family, prefix in FAMILIES if name.startswith(prefix))
 
