@@ -32,6 +32,7 @@ profile = "embedded"  # type: str  the settings of params/<profile>.yaml
 overrides = {}  # type: dict  several settings as one mapping
 # Every setting of the profile; None keeps its value.
 seed = None  # type: int  the profile's value, else 0
+train_seed = None  # type: int  the profile's value, else 0
 dataset = None  # type: str  embedded|captions_jsonl|karpathy; the profile's value, else 'embedded'
 data_path = None  # type: str  the profile's value, else ''
 image_root = None  # type: str  the profile's value, else ''
@@ -90,6 +91,7 @@ beam_sweep = None  # type: list[int]  the profile's value, else [10, 20, 30, 40,
 jobs = None  # type: int  the profile's value, else 1
 fig3_sweep = None  # type: str  the profile's value, else 'fig3'
 table4_sweep = None  # type: str  the profile's value, else 'table4'
+seed_sweep = None  # type: str  the profile's value, else 'seeds'
 
 # %%
 from semcore import methods, notebook, pipeline, readings, report

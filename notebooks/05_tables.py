@@ -10,6 +10,7 @@ profile = "embedded"  # type: str  the settings of params/<profile>.yaml
 overrides = {}  # type: dict  several settings as one mapping
 # Every setting of the profile; None keeps its value.
 seed = None  # type: int  the profile's value, else 0
+train_seed = None  # type: int  the profile's value, else 0
 dataset = None  # type: str  embedded|captions_jsonl|karpathy; the profile's value, else 'embedded'
 data_path = None  # type: str  the profile's value, else ''
 image_root = None  # type: str  the profile's value, else ''
@@ -68,6 +69,7 @@ beam_sweep = None  # type: list[int]  the profile's value, else [10, 20, 30, 40,
 jobs = None  # type: int  the profile's value, else 1
 fig3_sweep = None  # type: str  the profile's value, else 'fig3'
 table4_sweep = None  # type: str  the profile's value, else 'table4'
+seed_sweep = None  # type: str  the profile's value, else 'seeds'
 
 # %% [markdown]
 # Tables 1–3 give each R@K with its 95 % interval (a percentile bootstrap over the test queries,
@@ -82,7 +84,7 @@ import pandas as pd
 
 from semcore import methods, notebook, paper, pipeline, readings, report, stats
 from semcore import sweep as sweeps
-from semcore.tables import reading, results, shown
+from semcore.tables import reading, results, seed_spread, shown
 
 p = notebook.setup(globals())
 tables = notebook.out_dir(p, "tables")
@@ -154,6 +156,28 @@ report.write_table(t4, tables / "table4_backbones",
 display(t4)
 readings.show(readings.backbones(t4))
 pd.DataFrame(paper.reported("table4", "Flickr30K"))
+
+# %% [markdown]
+# ## Training seeds — how much of a difference is training noise (T2I, test split)
+# The profile's `seed_sweep` (a file in `params/sweeps/`) retrains the key rows with other
+# training seeds (`train_seed`: the model's initialisation and example order; the data,
+# identifiers and test queries stay those of `seed`). The bootstrap interval of each table cell
+# is the noise of the test queries with the model fixed; the spread across seeds is the noise
+# of training with the queries fixed.
+
+# %%
+if p.seed_sweep:
+    seed_runs = sweeps.load(p.seed_sweep)
+    spread = seed_spread(sweeps.collect(seed_runs, p.profile).query("direction == 't2i'"))
+    report.write_table(spread, tables / "seed_spread",
+                       f"T2I R@1 across training seeds (sweep {seed_runs.name}; {where}): R@1 at "
+                       "each seed, their mean and sample SD, and the mean half-width of the runs' "
+                       "95 % bootstrap intervals over queries.")
+    display(spread)
+    readings.show(readings.seeds(spread))
+else:
+    readings.show("This profile runs no seed sweep (`seed_sweep: \"\"`); `make sweep SWEEP=seeds "
+                  f"PROFILE={p.profile}` runs one.")
 
 # %% [markdown]
 # ## Table 5 — beam size (SemCORE)

@@ -30,7 +30,9 @@ class Params:
     """Every parameter of a profile. Defaults are the embedded profile's."""
 
     profile: str = "embedded"
-    seed: int = 0
+    seed: int = 0  # the data, splits, clustering, query samples and bootstrap
+    # the models' initialisation and example order (training seeds: params/sweeps/seeds.yaml)
+    train_seed: int = 0
 
     # --- data -------------------------------------------------------------------------
     dataset: Literal["embedded", "captions_jsonl", "karpathy"] = "embedded"
@@ -134,6 +136,7 @@ class Params:
     jobs: int = 1
     fig3_sweep: str = "fig3"  # params/sweeps/<name>.yaml that Figure 3 is drawn from
     table4_sweep: str = "table4"  # params/sweeps/<name>.yaml that Table 4 (backbones) is read from
+    seed_sweep: str = "seeds"  # params/sweeps/<name>.yaml of notebook 05's training seeds ("": none)
 
     def __post_init__(self) -> None:
         _check_ranges(self)
@@ -169,7 +172,7 @@ _POSITIVE = ("embedded_train_images", "embedded_test_images", "image_size", "clu
              "batch_size", "beam_size", "gsv_k", "global_id_words", "corpus_repeats",
              "caption_max_tokens", "lora_rank", "lora_alpha", "jobs", "validation_images")
 _NON_NEGATIVE = ("caption_epochs", "max_train_images", "max_test_images", "max_queries", "dedup_top_n", "gsv_epochs",
-                 "gsv_train_queries", "heldout_caption_index", "seed", "gsv_decode_weight")
+                 "gsv_train_queries", "heldout_caption_index", "seed", "train_seed", "gsv_decode_weight")
 DIRECTIONS = ("t2i", "i2t")
 
 
@@ -216,8 +219,9 @@ def _check_ranges(p: Params) -> None:
                          f"{p.directions!r}, got {p.ablation_directions!r}")
     _check_beams(p)
     _check_backbone_path(p)
-    for key in ("fig3_sweep", "table4_sweep"):
-        if not (paths.PARAMS / "sweeps" / f"{getattr(p, key)}.yaml").is_file():
+    for key in ("fig3_sweep", "table4_sweep", "seed_sweep"):
+        name = getattr(p, key)
+        if (name or key != "seed_sweep") and not (paths.PARAMS / "sweeps" / f"{name}.yaml").is_file():
             raise ParamError(f"parameter {key!r} = {getattr(p, key)!r} names no file in params/sweeps/")
     bad = [v for v in p.gsv_variants if v not in GSV_VARIANTS]
     if bad or not p.gsv_variants:

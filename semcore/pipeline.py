@@ -41,7 +41,7 @@ ID_KEYS = ("caption_source", "heldout_caption_index", "cluster_size", "cluster_s
 MODEL_KEYS = ("backbone", "backbone_path", "finetune", "lora_rank", "lora_alpha", "lora_dropout",
               "gradient_checkpointing", "precision", "deepspeed_config", "tiny_hidden", "tiny_layers",
               "text_features", "epochs", "batch_size", "learning_rate", "corpus_repeats",
-              "group_by_length", "image_size", "seed")
+              "group_by_length", "image_size", "seed", "train_seed")
 GSV_KEYS = ("gsv_k", "gsv_format", "gsv_show_source", "gsv_epochs", "gsv_train_queries", "beam_size",
             "decode_score")  # the last two: its training candidates
 VECTOR_SCHEMES = ("structured", "rq")  # the schemes that cluster image features (T2I)
@@ -224,7 +224,7 @@ def _encode_pair(bb: Backbone, pair, identifier: str, rationale: str | None) -> 
 
 def train_config(p: Params, epochs: int, learning_rate: float, description: str) -> TrainConfig:
     deepspeed = str(p.resolved_path("deepspeed_config")) if p.deepspeed_config else None
-    return TrainConfig(epochs, p.batch_size, learning_rate, p.seed, description,
+    return TrainConfig(epochs, p.batch_size, learning_rate, p.train_seed, description,
                        p.gradient_checkpointing, deepspeed, bf16=p.precision == "bf16",
                        group_by_length=p.group_by_length)
 
@@ -244,7 +244,7 @@ def new_backbone(p: Params, texts: list[str], new_tokens: list[str] = ()) -> Bac
     finetune is "lora"."""
     bb = choice.new_backbone(p.backbone, _backbone_path(p), texts, new_tokens,
                              image_size=p.image_size, hidden=p.tiny_hidden, layers=p.tiny_layers,
-                             seed=p.seed, text_features=p.text_features == "minilm")
+                             seed=p.train_seed, text_features=p.text_features == "minilm")
     if p.finetune == "lora":
         from semcore.models.smol import apply_lora
         bb.model = apply_lora(bb.model, p.lora_rank, p.lora_alpha, p.lora_dropout)

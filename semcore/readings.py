@@ -281,6 +281,19 @@ def backbones(t4: pd.DataFrame) -> str:
             f"intervals: {_names(apart)}; the other rows are within the noise of it.")
 
 
+def seeds(spread: pd.DataFrame) -> str:
+    """Whether training seeds move R@1 more or less than the queries' bootstrap does."""
+    text = []
+    for _, r in spread.iterrows():
+        noisier = ("more than" if r["seed SD"] > r["bootstrap half-width"] / 1.96 else
+                   "less than")
+        text.append(f"{r['method']}: R@1 {r['R@1 by seed']} over {int(r['seeds'])} training seeds "
+                    f"(mean {r['mean R@1']:.1f}, SD {r['seed SD']:.1f}, range "
+                    f"{r['seed range']:.1f} points); training moves it {noisier} the test "
+                    f"queries do (bootstrap SD about {r['bootstrap half-width'] / 1.96:.1f}).")
+    return " ".join(text)
+
+
 # --- 06 figures and 07 search ---------------------------------------------------------------------
 def grid(df: pd.DataFrame, x: str, curves: str, x_label: str, curve_label: str) -> str:
     """Figure 3: the best cell, and whether the grid's spread exceeds its intervals."""

@@ -10,7 +10,8 @@ result is current is skipped, and the pipeline steps inside are cached, so an in
 resumes where it stopped and a code change re-runs exactly the stale points. `collect` gathers the points into one table for plotting.
 Every point's parameters are validated before the first one runs.
 Run: `make sweep SWEEP=fig3 PROFILE=embedded` (or `python -m semcore.sweep fig3 --profile …`);
-without a name, the sweeps the profile's report notebooks read (fig3_sweep, table4_sweep) run.
+without a name, the sweeps the profile's report notebooks read (fig3_sweep, table4_sweep,
+seed_sweep) run.
 """
 from __future__ import annotations
 
@@ -220,8 +221,9 @@ def main() -> None:
 
 
 def profile_sweeps(p: config.Params) -> list[str]:
-    """The sweeps a profile's report notebooks read: Table 4 (05) and Figure 3 (06)."""
-    return list(dict.fromkeys([p.table4_sweep, p.fig3_sweep]))
+    """The sweeps a profile's report notebooks read: Table 4 and the training seeds (05), and
+    Figure 3 (06)."""
+    return list(dict.fromkeys(filter(None, [p.table4_sweep, p.seed_sweep, p.fig3_sweep])))
 
 
 if __name__ == "__main__":

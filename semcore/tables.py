@@ -1,6 +1,7 @@
 """Rows of Tables 1–3 (notebook 05): each method's R@K with its 95 % bootstrap interval, its R@1
 against the table's SemCORE row on the same queries (paired bootstrap), the cells as shown in
-the Markdown and LaTeX files, and a reading of the table written from its numbers."""
+the Markdown and LaTeX files, and a reading of the table written from its numbers; and the
+spread of the key rows across training seeds beside that interval."""
 from __future__ import annotations
 
 import math
@@ -86,3 +87,22 @@ def reading(df: pd.DataFrame, chance: float) -> str:
                                            "model's indexing accuracy and notebook 01 each "
                                            "identifier's ceiling, the two places to look for why."))
     return " ".join(text)
+
+
+def seed_spread(points: pd.DataFrame) -> pd.DataFrame:
+    """One row per method of a seed sweep (`semcore.sweep.collect`): R@1 at each training seed,
+    their mean and sample standard deviation, and the mean half-width of the runs' bootstrap
+    intervals. Why both: the bootstrap interval is the noise of the test queries with the model
+    fixed, the seed spread the noise of training with the queries fixed; a difference between
+    rows means something only beyond both."""
+    rows = []
+    for label, runs in points.groupby("label", sort=False):
+        runs = runs.sort_values("train_seed")
+        r1 = runs["R@1"]
+        rows.append({"method": label, "seeds": len(runs),
+                     "R@1 by seed": " / ".join(f"{v:.1f}" for v in r1),
+                     "mean R@1": r1.mean(), "seed SD": r1.std(ddof=1) if len(runs) > 1 else math.nan,
+                     "seed range": r1.max() - r1.min(),
+                     "bootstrap half-width": ((runs["R@1 hi"] - runs["R@1 lo"]) / 2).mean(),
+                     "queries": int(runs["queries"].iloc[0])})
+    return pd.DataFrame(rows)

@@ -232,6 +232,8 @@ CASES = [
     Case("heldout caption 5", tiny(heldout_caption_index=5), ParamError,
          ("'heldout_caption_index'", "0..4")),
     Case("unknown sweep file", tiny(fig3_sweep="nope"), ParamError, ("'fig3_sweep'", "'nope'")),
+    Case("unknown seed sweep file", tiny(seed_sweep="nope"), ParamError, ("'seed_sweep'", "'nope'")),
+    Case("negative training seed", tiny(train_seed=-1), ParamError, ("'train_seed'", ">= 0")),
     Case("internvl without a path", tiny(backbone="internvl2_5-1b"), ParamError,
          ("'backbone_path'", "internvl2_5-1b")),
     Case("SEMCORE_INTERNVL at a missing folder", internvl_from_env("/missing/internvl"),

@@ -37,7 +37,7 @@ def outputs(tmp_path_factory):
     from semcore import sweep
     for source in NOTEBOOKS:
         if source.stem == "05_tables":  # Table 4 and Figure 3 are read from the profile's sweeps
-            for name in ("table4_tiny", "fig3_tiny"):
+            for name in ("table4_tiny", "seeds_tiny", "fig3_tiny"):
                 sweep.run(sweep.load(name), "tiny")
         run_notebook(source, root)
     return root
@@ -53,7 +53,7 @@ def test_tables_and_figures_exist(outputs):
     for stem in ("table1_t2i", "table2_i2t", "table3_ablations_t2i", "table4_backbones", "table5_beam_t2i",
                  "table5_beam_i2t", "identifier_collisions", "identifier_examples", "decode_scores",
                  "model_diagnostics", "ceiling_fraction", "identifier_ceiling", "training_mix",
-                 "recipe_validation", "gsv_selection", "gsv_formats"):
+                 "recipe_validation", "gsv_selection", "gsv_formats", "seed_spread"):
         for ext in ("csv", "md", "tex"):
             assert (tables / f"{stem}.{ext}").is_file(), f"{stem}.{ext}"
     figures = outputs / "outputs" / "tiny" / "figures"
@@ -219,3 +219,13 @@ def test_a_run_with_other_settings_leaves_the_profiles_outputs_alone(outputs):
     (folder,) = (outputs / "outputs").glob("tiny+*")
     assert yaml.safe_load((folder / "overrides.yaml").read_text()) == {"epochs": 1}
     assert (folder / "runs" / "00_data.json").is_file() and (folder / "figures" / "00_samples.png").is_file()
+
+
+def test_seed_spread_holds_one_row_per_method_over_the_sweeps_seeds(outputs):
+    import pandas as pd
+    from semcore import sweep
+    spread = pd.read_csv(outputs / "outputs" / "tiny" / "tables" / "seed_spread.csv")
+    assert list(spread["method"]) == ["w/o GSV"] and list(spread["seeds"]) == [2]  # seeds_tiny
+    points = sweep.collect(sweep.load("seeds_tiny"), "tiny")
+    assert sorted(points["train_seed"]) == [0, 1]
+    assert spread["mean R@1"].iloc[0] == pytest.approx(points["R@1"].mean(), abs=1e-9)

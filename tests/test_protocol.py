@@ -139,3 +139,15 @@ def test_long_sid_uses_its_own_lexical_length(params):
     assert params.lexical_length < long.lexical_length
     assert words(long) > words(faithful)
     assert pipeline.train_key(params, "t2i", long) != pipeline.train_key(params, "t2i", faithful)
+
+
+def test_train_seed_retrains_the_model_and_keeps_data_identifiers_and_queries(params):
+    """A seed sweep varies training alone: the model's key follows train_seed, the corpus,
+    identifiers, test queries and GSV training queries do not."""
+    other = params.replace(train_seed=params.train_seed + 1)
+    semcore = methods.get("semcore")
+    assert pipeline.train_key(other, "t2i", semcore) != pipeline.train_key(params, "t2i", semcore)
+    assert pipeline.identifier_key(other, "t2i", semcore) == pipeline.identifier_key(params, "t2i", semcore)
+    assert [q.id for q in pipeline.task(other, "t2i").queries] == [q.id for q in pipeline.task(params, "t2i").queries]
+    assert pipeline.train_config(other, 1, 0.1, "x").seed == params.train_seed + 1
+    assert params.replace(seed_sweep="").seed_sweep == ""  # a profile may run none

@@ -128,3 +128,15 @@ def test_ties_are_read_as_ties():
     assert "every row at R@1 8.3" in readings.before_gsv(rows, {"t2i": 8.33})
     grid = pd.DataFrame([{"c": 2, "l": 2, **r1(8.3, 2.1, 16.7)}, {"c": 4, "l": 2, **r1(8.3, 2.1, 16.7)}])
     assert "separates nothing" in readings.grid(grid, "c", "l", "clusters", "length")
+
+
+def test_seeds_says_whether_training_or_the_queries_move_r1_more():
+    spread = pd.DataFrame([
+        {"method": "SemCORE", "seeds": 3, "R@1 by seed": "10.0 / 20.0 / 30.0", "mean R@1": 20.0,
+         "seed SD": 10.0, "seed range": 20.0, "bootstrap half-width": 3.9},
+        {"method": "GRACE", "seeds": 3, "R@1 by seed": "5.0 / 5.5 / 5.0", "mean R@1": 5.2,
+         "seed SD": 0.3, "seed range": 0.5, "bootstrap half-width": 3.9}])
+    text = readings.seeds(spread)
+    semcore, grace = text.split("GRACE:")
+    assert "10.0 / 20.0 / 30.0" in semcore and "more than" in semcore and "SD 10.0" in semcore
+    assert "less than" in grace and "bootstrap SD about 2.0" in grace

@@ -1,9 +1,11 @@
-"""Tables 1–3's reading is written from the table's own numbers."""
+"""Tables 1–3's reading is written from the table's own numbers; the seed spread from a seed
+sweep's points."""
 import math
 
 import pandas as pd
+import pytest
 
-from semcore.tables import VS, reading
+from semcore.tables import VS, reading, seed_spread
 
 
 def row(name, label, r1, lo, hi, vs=math.nan, vs_lo=math.nan, vs_hi=math.nan):
@@ -36,3 +38,16 @@ def test_reading_flags_a_row_at_chance_and_reads_no_ratio_from_it():
     assert "At or near chance (R@1 interval reaching down to 3× chance): GRACE (Numeric ID)" in text
     assert "cannot be read from this table" in text and "125.0×" not in text
     assert "At or near chance" not in reading(df.iloc[1:], chance=0.1)
+
+
+def test_seed_spread_is_mean_sd_and_bootstrap_half_width_per_method():
+    points = pd.DataFrame({
+        "label": ["SemCORE"] * 3 + ["GRACE (Numeric ID)"] * 3, "train_seed": [2, 0, 1] * 2,
+        "R@1": [14.0, 10.0, 12.0, 3.0, 3.0, 3.0], "R@1 lo": [10.0, 6.0, 8.0, 1.0, 2.0, 1.0],
+        "R@1 hi": [18.0, 14.0, 16.0, 5.0, 4.0, 5.0], "queries": [160] * 6})
+    spread = seed_spread(points).set_index("method")
+    s, g = spread.loc["SemCORE"], spread.loc["GRACE (Numeric ID)"]
+    assert s["R@1 by seed"] == "10.0 / 12.0 / 14.0"  # in seed order
+    assert (s["mean R@1"], s["seed SD"], s["seed range"], s["bootstrap half-width"]) == (12.0, 2.0, 4.0, 4.0)
+    assert (g["seed SD"], g["seed range"]) == (0.0, 0.0) and g["bootstrap half-width"] == pytest.approx(5 / 3)
+    assert list(spread.index) == ["SemCORE", "GRACE (Numeric ID)"] and s["seeds"] == 3

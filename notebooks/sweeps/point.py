@@ -13,6 +13,7 @@ sweep = "fig3"  # type: str  params/sweeps/<sweep>.yaml
 point = {}  # type: dict  this point's own settings (also inside overrides), which name its result
 # Every setting of the profile; None keeps its value.
 seed = None  # type: int  the profile's value, else 0
+train_seed = None  # type: int  the profile's value, else 0
 dataset = None  # type: str  embedded|captions_jsonl|karpathy; the profile's value, else 'embedded'
 data_path = None  # type: str  the profile's value, else ''
 image_root = None  # type: str  the profile's value, else ''
@@ -71,6 +72,7 @@ beam_sweep = None  # type: list[int]  the profile's value, else [10, 20, 30, 40,
 jobs = None  # type: int  the profile's value, else 1
 fig3_sweep = None  # type: str  the profile's value, else 'fig3'
 table4_sweep = None  # type: str  the profile's value, else 'table4'
+seed_sweep = None  # type: str  the profile's value, else 'seeds'
 
 # %%
 import pandas as pd
