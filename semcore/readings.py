@@ -285,12 +285,15 @@ def seeds(spread: pd.DataFrame) -> str:
     """Whether training seeds move R@1 more or less than the queries' bootstrap does."""
     text = []
     for _, r in spread.iterrows():
-        noisier = ("more than" if r["seed SD"] > r["bootstrap half-width"] / 1.96 else
-                   "less than")
+        bootstrap_sd = r["bootstrap half-width"] / 1.96  # a 95 % interval's half-width in SDs
+        if r["seeds"] < 2:
+            text.append(f"{r['method']}: one training seed, so no spread to read.")
+            continue
+        noisier = "more than" if r["seed SD"] > bootstrap_sd else "less than"
         text.append(f"{r['method']}: R@1 {r['R@1 by seed']} over {int(r['seeds'])} training seeds "
                     f"(mean {r['mean R@1']:.1f}, SD {r['seed SD']:.1f}, range "
                     f"{r['seed range']:.1f} points); training moves it {noisier} the test "
-                    f"queries do (bootstrap SD about {r['bootstrap half-width'] / 1.96:.1f}).")
+                    f"queries do (bootstrap SD about {bootstrap_sd:.1f}).")
     return " ".join(text)
 
 

@@ -140,3 +140,5 @@ def test_seeds_says_whether_training_or_the_queries_move_r1_more():
     semcore, grace = text.split("GRACE:")
     assert "10.0 / 20.0 / 30.0" in semcore and "more than" in semcore and "SD 10.0" in semcore
     assert "less than" in grace and "bootstrap SD about 2.0" in grace
+    one = spread.head(1).assign(seeds=1, **{"seed SD": float("nan")})
+    assert readings.seeds(one) == "SemCORE: one training seed, so no spread to read."
