@@ -149,5 +149,8 @@ def test_train_seed_retrains_the_model_and_keeps_data_identifiers_and_queries(pa
     assert pipeline.train_key(other, "t2i", semcore) != pipeline.train_key(params, "t2i", semcore)
     assert pipeline.identifier_key(other, "t2i", semcore) == pipeline.identifier_key(params, "t2i", semcore)
     assert [q.id for q in pipeline.task(other, "t2i").queries] == [q.id for q in pipeline.task(params, "t2i").queries]
+    gsv_queries = [[q.id for q in pipeline.train_queries(x, pipeline.task(x, "t2i"), pipeline.corpus(x))]
+                   for x in (params, other)]
+    assert gsv_queries[0] == gsv_queries[1]
     assert pipeline.train_config(other, 1, 0.1, "x").seed == params.train_seed + 1
     assert params.replace(seed_sweep="").seed_sweep == ""  # a profile may run none
