@@ -156,11 +156,14 @@ data: $(STAMP)  ## download, verify, unpack DATASET=flickr30k|coco into data/ (n
 	$(BIN)/python -m semcore.data.download $(DATASET) --root data $(foreach f,$(FROM),--from-archive $(f))
 
 # The README's results block is generated from the tables of PROFILE's last run (semcore/results.py).
-readme: | $(STAMP)  ## copy PROFILE's results (outputs/PROFILE/RESULTS.md, from its tables) into README.md
-	$(BIN)/python -m semcore.results --profile $(PROFILE)
+# With SWEEP=name on the command line, the block of that sweep's summary (`make sweep` writes it)
+# and its figures, copied to docs/figures/.
+README_BLOCK = --profile $(PROFILE) $(if $(filter file,$(origin SWEEP)),,--sweep $(SWEEP))
+readme: | $(STAMP)  ## copy PROFILE's results (outputs/PROFILE/RESULTS.md, from its tables; or SWEEP=name's summary) into README.md
+	$(BIN)/python -m semcore.results $(README_BLOCK)
 
-check-readme: | $(STAMP)  ## fail if README.md's results block is not PROFILE's last run
-	$(BIN)/python -m semcore.results --profile $(PROFILE) --check
+check-readme: | $(STAMP)  ## fail if README.md's results block (or SWEEP=name's) is not PROFILE's last run
+	$(BIN)/python -m semcore.results $(README_BLOCK) --check
 
 status:  ## what is cached and what each profile has produced
 	@for d in outputs/*/; do echo "$$d: $$(ls $$d*.ipynb 2>/dev/null | wc -l) notebooks, $$(ls $$d/tables/*.csv 2>/dev/null | wc -l) tables, $$(ls $$d/figures/*.png 2>/dev/null | wc -l) figures"; done

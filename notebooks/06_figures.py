@@ -99,16 +99,8 @@ grid = sweeps.collect(fig3, p.profile)
 t2i_grid = grid[grid["direction"] == "t2i"]
 x_label, curve_label = report.setting_label(fig3.x), report.setting_label(fig3.curves)
 with report.figure_style():
-    fig, ax = plt.subplots(figsize=(4.8, 3.2))
-    for value, rows in t2i_grid.groupby(fig3.curves):
-        rows = rows.sort_values(fig3.x)
-        ax.errorbar(rows[fig3.x], rows["R@1"], yerr=report.interval_errors(rows),
-                    marker="o", capsize=2, label=f"{value}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("T2I R@1 (%), 95 % interval")
-    ax.set_title(f"{fig3.title} ({methods.get(fig3.method).label}, {p.profile})", fontsize=8)
-    ax.legend(title=curve_label, fontsize=7, title_fontsize=7)
+    fig = report.curves_figure(t2i_grid, fig3.x, fig3.curves, sweeps.figure_title(fig3, p.profile),
+                               "T2I R@1 (%), 95 % interval")
     report.save_figure(fig, figures / "fig3_cluster_size_lexical_length")
 plt.show()
 display(grid.pivot_table(index=fig3.curves, columns=fig3.x, values="R@1"))

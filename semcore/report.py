@@ -124,6 +124,29 @@ def interval_errors(rows: pd.DataFrame, metric: str = "R@1") -> list:
     return [rows[metric] - rows[f"{metric} lo"], rows[f"{metric} hi"] - rows[metric]]
 
 
+def curves_figure(rows: pd.DataFrame, x: str, curves: str, title: str, ylabel: str) -> Figure:
+    """R@1 against setting x, one curve per value of setting `curves`, each point with its 95 %
+    interval (Figure 3, drawn by notebook 06 and by `make sweep`)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    groups = list(rows.groupby(curves))
+    for i, (value, group) in enumerate(groups):
+        group = group.sort_values(x)
+        dodge = 2 ** (0.04 * (i - (len(groups) - 1) / 2))  # curves side by side, bars apart
+        ax.errorbar(group[x] * dodge, group["R@1"], yerr=interval_errors(group), marker="o",
+                    capsize=2, label=f"{value}")
+    ax.set_xscale("log", base=2)
+    ticks = sorted(rows[x].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(setting_label(x))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=8)
+    ax.legend(title=setting_label(curves), fontsize=7, title_fontsize=7)
+    return fig
+
+
 def method_family(name: str) -> str:
     return next(family for family, prefix in FAMILIES if name.startswith(prefix))
 

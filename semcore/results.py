@@ -3,11 +3,14 @@
 `python -m semcore.results --profile P` assembles outputs/P/RESULTS.md from the Markdown tables
 the notebooks wrote (each with its caption, which names the data, backbone and split) and
 copies it into README.md between the profile's markers; `--check` only compares, and fails
-when the README's block is not the run's (`make check-readme`).
+when the README's block is not the run's (`make check-readme`). With `--sweep NAME` the block is
+that sweep's summary instead (outputs/P/sweeps/NAME/NAME.md, written by `make sweep`), its
+figures copied to docs/figures/ so that the README shows them; `--check` compares those too.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +25,7 @@ TABLES = (
     ("Training noise: the key rows across training seeds (notebook 05)", "seed_spread"),
 )  # the recipe on the validation split and the identifiers' ceilings: notebooks 01–03
 OPTIONAL = {"seed_spread"}  # a profile with `seed_sweep: ""` has none
+FIGURES = Path("docs") / "figures"  # beside the README: where a sweep block's figures are copied
 
 
 def markers(profile: str) -> tuple[str, str]:
@@ -43,6 +47,22 @@ def assemble(profile: str) -> str:
     return "\n".join(parts)
 
 
+def sweep_block(profile: str, name: str, readme_dir: Path) -> tuple[str, dict[Path, bytes]]:
+    """The sweep's summary with each figure it shows linked from FIGURES beside the README, and
+    the bytes each of those figure files must hold."""
+    folder = paths.outputs(profile) / "sweeps" / name
+    source = folder / f"{name}.md"
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} is missing: run `make sweep SWEEP={name} PROFILE={profile}` first")
+    copies: dict[Path, bytes] = {}
+
+    def relink(image: re.Match) -> str:
+        copies[readme_dir / FIGURES / image[2]] = (folder / image[2]).read_bytes()
+        return f"![{image[1]}]({(FIGURES / image[2]).as_posix()})"
+
+    return re.sub(r"!\[([^\]]*)\]\(([^)/]+\.png)\)", relink, source.read_text()), copies
+
+
 def splice(readme: str, profile: str, block: str) -> str:
     """README text with the profile's block replaced; the markers must be there once."""
     start, end = markers(profile)
@@ -57,20 +77,31 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="embedded")
     ap.add_argument("--check", action="store_true", help="fail if README.md's block is not the run's")
+    ap.add_argument("--sweep", default="", help="the block of this sweep's summary instead of the tables")
     ap.add_argument("--readme", type=Path, default=paths.REPO / "README.md")
     args = ap.parse_args(argv)
-    block = assemble(args.profile)
     readme_path = args.readme
+    if args.sweep:
+        block, copies = sweep_block(args.profile, args.sweep, readme_path.parent)
+        name, command = f"{args.profile}/{args.sweep}", f"SWEEP={args.sweep} "
+    else:
+        block, copies = assemble(args.profile), {}
+        name, command = args.profile, ""
     readme = readme_path.read_text()
-    updated = splice(readme, args.profile, block)
+    updated = splice(readme, name, block)
     if args.check:
-        if updated != readme:
-            print(f"{readme_path.name}'s results block for {args.profile!r} differs from the "
-                  f"tables of outputs/{args.profile}/: run `make readme PROFILE={args.profile}`",
+        stale = [f.name for f, data in copies.items() if not f.is_file() or f.read_bytes() != data]
+        if updated != readme or stale:
+            print(f"{readme_path.name}'s results block for {name!r} (or its figures {stale}) "
+                  f"differs from outputs/{args.profile}/: run `make readme {command}PROFILE={args.profile}`",
                   file=sys.stderr)
             return 1
         return 0
-    cache.atomic_write_text(paths.outputs(args.profile) / "RESULTS.md", block)
+    for figure, data in copies.items():
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        cache.atomic_write_bytes(figure, data)
+    if not args.sweep:
+        cache.atomic_write_text(paths.outputs(args.profile) / "RESULTS.md", block)
     cache.atomic_write_text(readme_path, updated)
     return 0
 

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from semcore import cache, config, methods, paths
+from semcore import cache, config, methods, paths, readings, report, tables
 
 SWEEPS = paths.PARAMS / "sweeps"
 POINT_NOTEBOOK = paths.REPO / "notebooks" / "sweeps" / "point.py"
@@ -210,6 +211,49 @@ def collect(sweep: Sweep, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def figure_title(sweep: Sweep, profile: str) -> str:
+    return f"{sweep.title} ({methods.get(sweep.method).label}, {profile})"
+
+
+def point_seconds(sweep: Sweep, profile: str) -> float:
+    """The time the points took: the sum of papermill's duration of each executed point
+    notebook (its last execution), so that it counts the run of every point, cached or not."""
+    out = point_dir(profile, sweep)
+    return sum(json.loads((out / f"{point_name(pt)}.ipynb").read_text())["metadata"]["papermill"]["duration"]
+               for pt in sweep.all_points())
+
+
+def summarise(sweep: Sweep, profile: str) -> Path:
+    """A sweep with curves drawn beside its points: per direction a figure <name>_<direction>
+    (.png, .pdf) with 95 % intervals and its table, and <name>.md, which holds the tables, a
+    reading of each, the figures and the points' time (what `make readme SWEEP=…` copies)."""
+    grid = collect(sweep, profile)
+    out = point_dir(profile, sweep)
+    split = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed).evaluate_on
+    parts = []
+    for direction, rows in grid.groupby("direction", sort=False):
+        stem = f"{sweep.name}_{direction}"
+        with report.figure_style():
+            fig = report.curves_figure(rows, sweep.x, sweep.curves, figure_title(sweep, profile),
+                                       f"{direction.upper()} R@1 (%), 95 % interval")
+            report.save_figure(fig, out / stem)
+        plt.close(fig)
+        caption = (f"{figure_title(sweep, profile)}, {direction.upper()} R@1 with its 95 % "
+                   f"bootstrap interval over {int(rows['queries'].iloc[0]):,} {split} queries.")
+        report.write_table(tables.grid(rows, sweep.x, sweep.curves), out / stem, caption)
+        reading = readings.grid(rows, sweep.x, sweep.curves, report.setting_label(sweep.x),
+                                report.setting_label(sweep.curves))
+        parts.append(f"{(out / f'{stem}.md').read_text().strip()}\n\n{reading}\n\n![{stem}]({stem}.png)\n")
+    minutes = point_seconds(sweep, profile) / 60
+    parts.append(f"Its {len(sweep.all_points())} points ran in {minutes:.0f} min on this "
+                 f"machine ({os.cpu_count()} CPU cores; the sum of the point notebooks' own run "
+                 f"times, papermill's record). `make sweep SWEEP={sweep.name} PROFILE={profile}` "
+                 "made this.\n")
+    summary = out / f"{sweep.name}.md"
+    cache.atomic_write_text(summary, "\n".join(parts))
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Run a papermill parameter sweep.")
     ap.add_argument("name", nargs="?", help="params/sweeps/<name>.yaml (default: the profile's fig3_sweep)")
@@ -217,7 +261,10 @@ def main() -> None:
     args = ap.parse_args()
     p = config.load(paths.PARAMS / f"{args.profile}.yaml")
     for name in [args.name] if args.name else profile_sweeps(p):
-        run(load(name), args.profile)
+        sweep = load(name)
+        run(sweep, args.profile)
+        if sweep.curves:
+            print(f"  figures and tables: {summarise(sweep, args.profile)}", flush=True)
 
 
 def profile_sweeps(p: config.Params) -> list[str]:

@@ -89,6 +89,16 @@ def reading(df: pd.DataFrame, chance: float) -> str:
     return " ".join(text)
 
 
+def grid(rows: pd.DataFrame, x: str, curves: str) -> pd.DataFrame:
+    """A sweep's R@1 as the figure lays it out: a row per value of `curves`, a column per value
+    of x, each cell R@1 [95 % interval]."""
+    cells = rows.assign(cell=[f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
+                              for v, lo, hi in zip(rows["R@1"], rows["R@1 lo"], rows["R@1 hi"])])
+    table = cells.pivot(index=curves, columns=x, values="cell")
+    table.columns = [f"{x} = {c}" for c in table.columns]
+    return table.reset_index()
+
+
 def seed_spread(points: pd.DataFrame) -> pd.DataFrame:
     """One row per method of a seed sweep (`semcore.sweep.collect`): R@1 at each training seed,
     their mean and sample standard deviation, and the mean half-width of the runs' bootstrap

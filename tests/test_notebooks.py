@@ -84,6 +84,23 @@ def test_sweep_points_are_cached_and_collected(outputs):
     assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")} == before
 
 
+def test_a_sweep_with_curves_draws_notebook_06s_figure_with_its_table_and_time(outputs):
+    import json
+
+    from semcore import sweep
+    spec = sweep.load("fig3_tiny")
+    summary = sweep.summarise(spec, "tiny")
+    folder = sweep.point_dir("tiny", spec)
+    figure = outputs / "outputs" / "tiny" / "figures" / "fig3_cluster_size_lexical_length.png"
+    assert (folder / "fig3_tiny_t2i.png").read_bytes() == figure.read_bytes()
+    text = summary.read_text()
+    assert "![fig3_tiny_t2i](fig3_tiny_t2i.png)" in text and "cluster_size = 2" in text
+    assert text.count(" [") >= len(spec.all_points())  # every cell with its interval
+    seconds = sum(json.loads(nb.read_text())["metadata"]["papermill"]["duration"]
+                  for nb in folder.glob("*.ipynb"))
+    assert f"Its 4 points ran in {seconds / 60:.0f} min" in text
+
+
 def test_sweep_spec_errors_name_the_problem(tmp_path, monkeypatch):
     from semcore import config, sweep
     with pytest.raises(config.ParamError, match="no sweep 'nope'"):

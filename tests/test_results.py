@@ -39,3 +39,26 @@ def test_missing_table_and_markers_are_named(run: Path) -> None:
         results.assemble("demo")
     with pytest.raises(ValueError, match="results:demo"):
         results.splice("no markers here", "demo", "block")
+
+
+def test_a_sweep_block_shows_its_summary_and_its_figures_copied_beside_the_readme(run: Path) -> None:
+    folder = run / "outputs" / "demo" / "sweeps" / "grid"
+    folder.mkdir(parents=True)
+    (folder / "grid.md").write_text("caption\n\n| R@1 |\n|---|\n| 1.0 |\n\n![grid_t2i](grid_t2i.png)\n")
+    (folder / "grid_t2i.png").write_bytes(b"png of the run")
+    start, end = results.markers("demo/grid")
+    readme = run / "README.md"
+    readme.write_text(readme.read_text() + f"{start}\nold\n{end}\n")
+    args = ["--profile", "demo", "--sweep", "grid", "--readme", str(readme)]
+    assert results.main([*args, "--check"]) == 1
+    assert results.main(args) == 0
+    copied = run / "docs" / "figures" / "grid_t2i.png"
+    assert copied.read_bytes() == b"png of the run"
+    assert "![grid_t2i](docs/figures/grid_t2i.png)" in readme.read_text() and "old" not in readme.read_text()
+    assert "stale numbers" in readme.read_text()  # the tables' block is left alone
+    assert results.main([*args, "--check"]) == 0
+    (folder / "grid_t2i.png").write_bytes(b"png of a later run")
+    assert results.main([*args, "--check"]) == 1  # the same text, another figure
+    (folder / "grid.md").unlink()
+    with pytest.raises(FileNotFoundError, match="make sweep SWEEP=grid PROFILE=demo"):
+        results.main(args)
