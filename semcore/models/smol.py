@@ -36,9 +36,10 @@ SENTENCE_DIM = 384  # all-MiniLM-L6-v2 (semcore.embeddings)
 # LoRA goes on the language model's attention and MLP projections (Llama/Qwen2 names), wherever
 # the language model sits (`language_model.` here, `model.language_model.` in InternVL).
 LORA_TARGETS = r".*language_model\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-# peft matches modules_to_save by name suffix: this covers `projector` here and InternVL's
-# `multi_modal_projector`, which are trained in full next to the adapters.
-PROJECTOR = "projector"
+# The projectors trained in full next to the adapters: `projector` here, `multi_modal_projector`
+# in InternVL. Both are named, since peft from 0.22 matches modules_to_save by whole name
+# components (before, by string suffix, where "projector" matched both).
+PROJECTORS = ["projector", "multi_modal_projector"]
 
 
 class SmolMLLMConfig(PreTrainedConfig):
@@ -208,5 +209,5 @@ def apply_lora(model: PreTrainedModel, r: int, alpha: int, dropout: float) -> Pe
     SmolMLLM and InternVLForConditionalGeneration; `merge_and_unload()` gives back the plain model.
     """
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS,
-                        modules_to_save=[PROJECTOR])
+                        modules_to_save=PROJECTORS)
     return get_peft_model(model, config)
