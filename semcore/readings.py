@@ -310,6 +310,20 @@ def grid(df: pd.DataFrame, x: str, curves: str, x_label: str, curve_label: str) 
                "The intervals do not overlap, so the identifier's shape matters here."))
 
 
+def grid_versus_own(best: Any, own: Any, diff: Any, cells: int, x: str, curves: str,
+                    x_label: str, curve_label: str) -> str:
+    """Figure 3's best cell against the profile's own setting, by their paired difference
+    (a semcore.stats.Difference; None when the profile's setting is the best cell)."""
+    setting = f"{x_label} {own[x]}, {curve_label} {own[curves]}, R@1 {_interval(own)}"
+    if diff is None:
+        return f"The profile's own setting ({setting}) is the best cell."
+    return (f"Best cell minus the profile's own setting ({setting}): {diff.diff:+.1f} "
+            f"[{diff.lo:+.1f}, {diff.hi:+.1f}] points, paired bootstrap over the same queries; "
+            + ("the interval excludes 0" if diff.significant else
+               "within what the choice of queries alone moves")
+            + f", though the best of {cells} cells picked on these queries is flattered by them.")
+
+
 def cases(correct: list[bool], what: str) -> str:
     """The case-study panels: how many show a relevant first-ranked item."""
     return (f"{sum(correct)} of {len(correct)} {what} show an annotated match first. A panel marked "

@@ -27,7 +27,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from semcore import cache, config, methods, paths, readings, report, tables
+from semcore import cache, config, methods, paths, pipeline, readings, report, stats, tables
 
 SWEEPS = paths.PARAMS / "sweeps"
 POINT_NOTEBOOK = paths.REPO / "notebooks" / "sweeps" / "point.py"
@@ -223,13 +223,33 @@ def point_seconds(sweep: Sweep, profile: str) -> float:
                for pt in sweep.all_points())
 
 
+def _versus_own(sweep: Sweep, profile: str, own: config.Params, direction: str,
+                rows: pd.DataFrame, labels: tuple[str, str]) -> str:
+    """The best cell against the profile's own setting by a paired bootstrap on their per-query
+    hits (the points' cached rankings); "" when the grid does not hold the profile's setting."""
+    def at(row: Any) -> dict[str, Any]:
+        return next(pt for pt in sweep.all_points() if all(pt[k] == row[k] for k in pt))
+
+    mine = rows[(rows[sweep.x] == getattr(own, sweep.x)) & (rows[sweep.curves] == getattr(own, sweep.curves))]
+    if mine.empty:
+        return ""
+    best = rows.loc[rows["R@1"].idxmax()]
+    mine = mine.iloc[0]
+    diff = None
+    if at(best) != at(mine):
+        r1 = [pipeline.hits(config.load(paths.PARAMS / f"{profile}.yaml", **sweep.overrides(at(row))),
+                            direction, methods.get(sweep.method_of(at(row))))[1] for row in (best, mine)]
+        diff = stats.paired_difference(*r1, seed=own.seed)
+    return readings.grid_versus_own(best, mine, diff, len(rows), sweep.x, sweep.curves, *labels)
+
+
 def summarise(sweep: Sweep, profile: str) -> Path:
     """A sweep with curves drawn beside its points: per direction a figure <name>_<direction>
     (.png, .pdf) with 95 % intervals and its table, and <name>.md, which holds the tables, a
     reading of each, the figures and the points' time (what `make readme SWEEP=…` copies)."""
     grid = collect(sweep, profile)
     out = point_dir(profile, sweep)
-    split = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed).evaluate_on
+    own = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed)
     parts = []
     for direction, rows in grid.groupby("direction", sort=False):
         stem = f"{sweep.name}_{direction}"
@@ -239,10 +259,11 @@ def summarise(sweep: Sweep, profile: str) -> Path:
             report.save_figure(fig, out / stem)
         plt.close(fig)
         caption = (f"{figure_title(sweep, profile)}, {direction.upper()} R@1 with its 95 % "
-                   f"bootstrap interval over {int(rows['queries'].iloc[0]):,} {split} queries.")
+                   f"bootstrap interval over {int(rows['queries'].iloc[0]):,} {own.evaluate_on} queries.")
         report.write_table(tables.grid(rows, sweep.x, sweep.curves), out / stem, caption)
-        reading = readings.grid(rows, sweep.x, sweep.curves, report.setting_label(sweep.x),
-                                report.setting_label(sweep.curves))
+        labels = report.setting_label(sweep.x), report.setting_label(sweep.curves)
+        reading = " ".join(filter(None, [readings.grid(rows, sweep.x, sweep.curves, *labels),
+                                         _versus_own(sweep, profile, own, direction, rows, labels)]))
         parts.append(f"{(out / f'{stem}.md').read_text().strip()}\n\n{reading}\n\n![{stem}]({stem}.png)\n")
     minutes = point_seconds(sweep, profile) / 60
     parts.append(f"Its {len(sweep.all_points())} points ran in {minutes:.0f} min on this "

@@ -96,6 +96,7 @@ def test_a_sweep_with_curves_draws_notebook_06s_figure_with_its_table_and_time(o
     text = summary.read_text()
     assert "![fig3_tiny_t2i](fig3_tiny_t2i.png)" in text and "cluster_size = 2" in text
     assert text.count(" [") >= len(spec.all_points())  # every cell with its interval
+    assert "the profile's own setting (clusters of the global ID (K) 4, lexical ID length (keywords) 3" in text
     seconds = sum(json.loads(nb.read_text())["metadata"]["papermill"]["duration"]
                   for nb in folder.glob("*.ipynb"))
     assert f"Its 4 points ran in {seconds / 60:.0f} min" in text

@@ -113,6 +113,18 @@ def test_grid_backbones_and_cases():
     assert "3 of the 4 results" in readings.search(list("abcd"), ["x", "x", "y", "x"])
 
 
+def test_grid_versus_own_reads_the_paired_difference_of_the_best_cell():
+    from semcore import stats
+    best = pd.Series({"direction": "t2i", "c": 32, "l": 4, **r1(22.7, 20.1, 25.3)})
+    own = pd.Series({"direction": "t2i", "c": 128, "l": 4, **r1(19.1, 16.5, 21.4)})
+    real = readings.grid_versus_own(best, own, stats.Difference(3.6, 1.2, 6.0, 0.004), 9, "c", "l", "K", "length")
+    assert "(K 128, length 4, R@1 19.1 [16.5, 21.4]): +3.6 [+1.2, +6.0] points" in real
+    assert "excludes 0" in real and "best of 9 cells" in real
+    noise = readings.grid_versus_own(best, own, stats.Difference(3.6, -0.4, 7.0, 0.08), 9, "c", "l", "K", "length")
+    assert "queries alone" in noise
+    assert "is the best cell" in readings.grid_versus_own(own, own, None, 9, "c", "l", "K", "length")
+
+
 def test_method_styles_colour_by_family_and_vary_the_line_within_it():
     styles = report.method_styles(["grace_numeric", "grace_atomic", "semcore", "wo_gsv", "ssi"])
     assert styles["grace_numeric"]["color"] == styles["grace_atomic"]["color"]
