@@ -79,7 +79,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from semcore import methods, notebook, pipeline, readings, report
+from semcore import methods, notebook, pipeline, readings, report, tables
 from semcore import sweep as sweeps
 from semcore.embeddings import encode_texts
 
@@ -97,14 +97,13 @@ semcore = methods.get("semcore")
 fig3 = sweeps.load(p.fig3_sweep)
 grid = sweeps.collect(fig3, p.profile)
 t2i_grid = grid[grid["direction"] == "t2i"]
-x_label, curve_label = report.setting_label(fig3.x), report.setting_label(fig3.curves)
 with report.figure_style():
     fig = report.curves_figure(t2i_grid, fig3.x, fig3.curves, sweeps.figure_title(fig3, p.profile),
                                "T2I R@1 (%), 95 % interval")
     report.save_figure(fig, figures / "fig3_cluster_size_lexical_length")
 plt.show()
-display(grid.pivot_table(index=fig3.curves, columns=fig3.x, values="R@1"))
-readings.show(readings.grid(t2i_grid, fig3.x, fig3.curves, x_label, curve_label))
+display(tables.grid(t2i_grid, fig3.x, fig3.curves))
+readings.show(sweeps.reading(fig3, p.profile, "t2i", t2i_grid))
 
 # %%
 beam_rows = pd.DataFrame([pipeline.evaluate(p, d, semcore, b) for d in p.directions for b in p.beam_sweep])

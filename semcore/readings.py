@@ -319,9 +319,10 @@ def grid_versus_own(best: Any, own: Any, diff: Any, cells: int, x: str, curves: 
         return f"The profile's own setting ({setting}) is the best cell."
     return (f"Best cell minus the profile's own setting ({setting}): {diff.diff:+.1f} "
             f"[{diff.lo:+.1f}, {diff.hi:+.1f}] points, paired bootstrap over the same queries; "
-            + ("the interval excludes 0" if diff.significant else
-               "within what the choice of queries alone moves")
-            + f", though the best of {cells} cells picked on these queries is flattered by them.")
+            + (f"the interval excludes 0, though the best of {cells} cells picked on these "
+               "queries is flattered by them." if diff.significant else
+               "within what the choice of queries alone moves, even before allowing for the best "
+               f"of {cells} cells being picked on these queries."))
 
 
 def cases(correct: list[bool], what: str) -> str:

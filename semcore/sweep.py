@@ -243,6 +243,15 @@ def _versus_own(sweep: Sweep, profile: str, own: config.Params, direction: str,
     return readings.grid_versus_own(best, mine, diff, len(rows), sweep.x, sweep.curves, *labels)
 
 
+def reading(sweep: Sweep, profile: str, direction: str, rows: pd.DataFrame) -> str:
+    """What the figure of one direction shows (notebook 06 and the summary read it alike): the
+    best and weakest cells, and the best against the profile's own setting."""
+    own = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed)
+    labels = report.setting_label(sweep.x), report.setting_label(sweep.curves)
+    return " ".join(filter(None, [readings.grid(rows, sweep.x, sweep.curves, *labels),
+                                  _versus_own(sweep, profile, own, direction, rows, labels)]))
+
+
 def summarise(sweep: Sweep, profile: str) -> Path:
     """A sweep with curves drawn beside its points: per direction a figure <name>_<direction>
     (.png, .pdf) with 95 % intervals and its table, and <name>.md, which holds the tables, a
@@ -261,10 +270,8 @@ def summarise(sweep: Sweep, profile: str) -> Path:
         caption = (f"{figure_title(sweep, profile)}, {direction.upper()} R@1 with its 95 % "
                    f"bootstrap interval over {int(rows['queries'].iloc[0]):,} {own.evaluate_on} queries.")
         report.write_table(tables.grid(rows, sweep.x, sweep.curves), out / stem, caption)
-        labels = report.setting_label(sweep.x), report.setting_label(sweep.curves)
-        reading = " ".join(filter(None, [readings.grid(rows, sweep.x, sweep.curves, *labels),
-                                         _versus_own(sweep, profile, own, direction, rows, labels)]))
-        parts.append(f"{(out / f'{stem}.md').read_text().strip()}\n\n{reading}\n\n![{stem}]({stem}.png)\n")
+        text = reading(sweep, profile, direction, rows)
+        parts.append(f"{(out / f'{stem}.md').read_text().strip()}\n\n{text}\n\n![{stem}]({stem}.png)\n")
     minutes = point_seconds(sweep, profile) / 60
     parts.append(f"Its {len(sweep.all_points())} points ran in {minutes:.0f} min on this "
                  f"machine ({os.cpu_count()} CPU cores; the sum of the point notebooks' own run "

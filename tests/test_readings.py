@@ -121,7 +121,7 @@ def test_grid_versus_own_reads_the_paired_difference_of_the_best_cell():
     assert "(K 128, length 4, R@1 19.1 [16.5, 21.4]): +3.6 [+1.2, +6.0] points" in real
     assert "excludes 0" in real and "best of 9 cells" in real
     noise = readings.grid_versus_own(best, own, stats.Difference(3.6, -0.4, 7.0, 0.08), 9, "c", "l", "K", "length")
-    assert "queries alone" in noise
+    assert "queries alone" in noise and "best of 9 cells being picked" in noise
     assert "is the best cell" in readings.grid_versus_own(own, own, None, 9, "c", "l", "K", "length")
 
 
