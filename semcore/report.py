@@ -130,15 +130,19 @@ def curves_figure(rows: pd.DataFrame, x: str, curves: str, title: str, ylabel: s
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    values = sorted(rows[x].unique(), key=lambda v: (isinstance(v, str), v))
+    log_scale = all(isinstance(v, numbers.Number) and v > 0 for v in values)  # cluster sizes
+    position = {v: (v if log_scale else i) for i, v in enumerate(values)}
     groups = list(rows.groupby(curves))
     for i, (value, group) in enumerate(groups):
         group = group.sort_values(x)
-        dodge = 2 ** (0.04 * (i - (len(groups) - 1) / 2))  # curves side by side, bars apart
-        ax.errorbar(group[x] * dodge, group["R@1"], yerr=interval_errors(group), marker="o",
-                    capsize=2, label=f"{value}")
-    ax.set_xscale("log", base=2)
-    ticks = sorted(rows[x].unique())
-    ax.set_xticks(ticks, [str(t) for t in ticks])
+        offset = 0.04 * (i - (len(groups) - 1) / 2)  # curves side by side, their bars apart
+        at = [position[v] * 2 ** offset if log_scale else position[v] + offset for v in group[x]]
+        ax.errorbar(at, group["R@1"], yerr=interval_errors(group), marker="o", capsize=2,
+                    label=f"{value}")
+    if log_scale:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks([position[v] for v in values], [str(v) for v in values])
     ax.minorticks_off()
     ax.set_xlabel(setting_label(x))
     ax.set_ylabel(ylabel)

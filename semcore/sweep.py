@@ -253,9 +253,12 @@ def reading(sweep: Sweep, profile: str, direction: str, rows: pd.DataFrame) -> s
 
 
 def summarise(sweep: Sweep, profile: str) -> Path:
-    """A sweep with curves drawn beside its points: per direction a figure <name>_<direction>
-    (.png, .pdf) with 95 % intervals and its table, and <name>.md, which holds the tables, a
-    reading of each, the figures and the points' time (what `make readme SWEEP=…` copies)."""
+    """A grid sweep with curves drawn beside its points: per direction a figure
+    <name>_<direction> (.png, .pdf) with 95 % intervals and its table, and <name>.md, which holds
+    the tables, a reading of each, the figures and the points' time (what `make readme SWEEP=…`
+    copies). A list of points (Table 4's, whose points may name other methods) is a table."""
+    if not (sweep.grid and sweep.curves):
+        raise ValueError(f"sweep {sweep.name!r} is not a grid with curves, so it has no figure")
     grid = collect(sweep, profile)
     out = point_dir(profile, sweep)
     own = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed)
@@ -291,7 +294,7 @@ def main() -> None:
     for name in [args.name] if args.name else profile_sweeps(p):
         sweep = load(name)
         run(sweep, args.profile)
-        if sweep.curves:
+        if sweep.grid and sweep.curves:
             print(f"  figures and tables: {summarise(sweep, args.profile)}", flush=True)
 
 

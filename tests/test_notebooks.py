@@ -100,6 +100,8 @@ def test_a_sweep_with_curves_draws_notebook_06s_figure_with_its_table_and_time(o
     seconds = sum(json.loads(nb.read_text())["metadata"]["papermill"]["duration"]
                   for nb in folder.glob("*.ipynb"))
     assert f"Its 4 points ran in {seconds / 60:.0f} min" in text
+    with pytest.raises(ValueError, match="table4_tiny.*not a grid"):
+        sweep.summarise(sweep.load("table4_tiny"), "tiny")
 
 
 def test_sweep_spec_errors_name_the_problem(tmp_path, monkeypatch):

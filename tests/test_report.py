@@ -152,3 +152,22 @@ def test_small_reals_keep_their_digits():
     df = pd.DataFrame({"learning_rate": [0.0005, 0.003], "R@1": [12.5, 0.0], "epochs": [1, 10]})
     md = report.markdown_table(df)
     assert "0.0005" in md and "0.003" in md and "12.5" in md and "0.0" in md
+
+
+def test_curves_figure_puts_numbers_on_a_log_axis_and_names_side_by_side():
+    def rows(xs):
+        return pd.DataFrame([{"x": v, "c": c, "R@1": 10.0 + i, "R@1 lo": 8.0 + i, "R@1 hi": 12.0 + i}
+                             for i, v in enumerate(xs) for c in (2, 4)])
+
+    with report.figure_style():
+        numeric = report.curves_figure(rows([32, 128, 512]), "x", "c", "t", "R@1")
+        named = report.curves_figure(rows(["tiny", "smol"]), "x", "c", "t", "R@1")
+    axis = numeric.axes[0]
+    assert axis.get_xscale() == "log" and list(axis.get_xticks()) == [32, 128, 512]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["32", "128", "512"]
+    axis = named.axes[0]
+    assert axis.get_xscale() == "linear" and [t.get_text() for t in axis.get_xticklabels()] == ["smol", "tiny"]
+    first, second = (curve.lines[0].get_xdata() for curve in axis.containers)  # one per value of c
+    assert all(a != b for a, b in zip(first, second))  # dodged apart, so their bars do not overlap
+    plt.close(numeric)
+    plt.close(named)
