@@ -285,11 +285,11 @@ def summarise(sweep: Sweep, profile: str) -> Path:
     return summary
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Run a papermill parameter sweep.")
-    ap.add_argument("name", nargs="?", help="params/sweeps/<name>.yaml (default: the profile's fig3_sweep)")
+    ap.add_argument("name", nargs="?", help="params/sweeps/<name>.yaml (default: the sweeps the profile's report notebooks read)")
     ap.add_argument("--profile", default="embedded")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     p = config.load(paths.PARAMS / f"{args.profile}.yaml")
     for name in [args.name] if args.name else profile_sweeps(p):
         sweep = load(name)
