@@ -126,9 +126,15 @@ def save_point(p: config.Params, sweep: Sweep, point: dict[str, Any], rows: list
     return path
 
 
+def point_params(profile: str, sweep: Sweep, point: dict[str, Any]) -> config.Params:
+    """The parameters a point runs with: the profile, the sweep's fixed overrides and the point's
+    own (the empty point: the profile's own setting as the sweep trains it)."""
+    return config.load(paths.PARAMS / f"{profile}.yaml", **sweep.overrides(point))
+
+
 def _current(profile: str, sweep: Sweep, point: dict[str, Any]) -> bool:
     path = point_dir(profile, sweep) / f"{point_name(point)}.json"
-    p = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.overrides(point))
+    p = point_params(profile, sweep, point)
     return path.is_file() and json.loads(path.read_text())["key"] == point_key(p, sweep.method_of(point))
 
 
@@ -237,8 +243,8 @@ def _versus_own(sweep: Sweep, profile: str, own: config.Params, direction: str,
     mine = mine.iloc[0]
     diff = None
     if at(best) != at(mine):
-        r1 = [pipeline.hits(config.load(paths.PARAMS / f"{profile}.yaml", **sweep.overrides(at(row))),
-                            direction, methods.get(sweep.method_of(at(row))))[1] for row in (best, mine)]
+        r1 = [pipeline.hits(point_params(profile, sweep, at(row)), direction,
+                            methods.get(sweep.method_of(at(row))))[1] for row in (best, mine)]
         diff = stats.paired_difference(*r1, seed=own.seed)
     return readings.grid_versus_own(best, mine, diff, len(rows), sweep.x, sweep.curves, *labels)
 
@@ -246,7 +252,7 @@ def _versus_own(sweep: Sweep, profile: str, own: config.Params, direction: str,
 def reading(sweep: Sweep, profile: str, direction: str, rows: pd.DataFrame) -> str:
     """What the figure of one direction shows (notebook 06 and the summary read it alike): the
     best and weakest cells, and the best against the profile's own setting."""
-    own = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed)
+    own = point_params(profile, sweep, {})
     labels = report.setting_label(sweep.x), report.setting_label(sweep.curves)
     return " ".join(filter(None, [readings.grid(rows, sweep.x, sweep.curves, *labels),
                                   _versus_own(sweep, profile, own, direction, rows, labels)]))
@@ -261,7 +267,7 @@ def summarise(sweep: Sweep, profile: str) -> Path:
         raise ValueError(f"sweep {sweep.name!r} is not a grid with curves, so it has no figure")
     grid = collect(sweep, profile)
     out = point_dir(profile, sweep)
-    own = config.load(paths.PARAMS / f"{profile}.yaml", **sweep.fixed)
+    own = point_params(profile, sweep, {})
     parts = []
     for direction, rows in grid.groupby("direction", sort=False):
         stem = f"{sweep.name}_{direction}"

@@ -38,11 +38,16 @@ def results(p: Params, direction: str, names: list[str], dense: bool = False) ->
                "queries", VS, f"{VS} lo", f"{VS} hi", f"{VS} p"]]
 
 
+def with_interval(df: pd.DataFrame, metric: str) -> list[str]:
+    """Each row's `metric` and its 95 % interval as one cell, "R [lo, hi]"."""
+    return [f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in zip(df[metric], df[f"{metric} lo"], df[f"{metric} hi"])]
+
+
 def shown(df: pd.DataFrame) -> pd.DataFrame:
     """What the md and tex files show: each R@K and the difference with its interval in one cell."""
     out = df[[c for c in df.columns if not c.endswith((" lo", " hi", " p")) and c != "name"]].copy()
     for r in KS:
-        out[r] = [f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in zip(df[r], df[f"{r} lo"], df[f"{r} hi"])]
+        out[r] = with_interval(df, r)
     differences = map(stats.Difference, df[VS], df[f"{VS} lo"], df[f"{VS} hi"], df[f"{VS} p"])
     out[VS] = ["" if math.isnan(d.diff) else
                f"{d.diff:+.1f} [{d.lo:+.1f}, {d.hi:+.1f}]" + (" *" if d.significant else "")
@@ -92,9 +97,7 @@ def reading(df: pd.DataFrame, chance: float) -> str:
 def grid(rows: pd.DataFrame, x: str, curves: str) -> pd.DataFrame:
     """A sweep's R@1 as the figure lays it out: a row per value of `curves`, a column per value
     of x, each cell R@1 [95 % interval]."""
-    cells = rows.assign(cell=[f"{v:.1f} [{lo:.1f}, {hi:.1f}]"
-                              for v, lo, hi in zip(rows["R@1"], rows["R@1 lo"], rows["R@1 hi"])])
-    table = cells.pivot(index=curves, columns=x, values="cell")
+    table = rows.assign(cell=with_interval(rows, "R@1")).pivot(index=curves, columns=x, values="cell")
     table.columns = [f"{x} = {c}" for c in table.columns]
     return table.reset_index()
 
