@@ -86,12 +86,12 @@ $(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py 
 $(REPORTS): $(OUT)/sweeps.stamp
 
 # With JOBS > 1 the job that ran the sweeps then walks the notebooks' training plan (models,
-# GSV verifiers) from its end while notebooks 03–04 walk it from the start; a step one of them
-# is building the other waits for, so they meet in the middle. Only a speed-up: the notebooks
-# train whatever is missing themselves.
+# GSV verifiers), then their decoding and GSV evaluations, from its end while notebooks 02–05
+# walk them from the start; a step one of them is building the other waits for, so they meet
+# in the middle. Only a speed-up: the notebooks compute whatever is missing themselves.
 ifneq ($(JOBS),1)
 $(OUT)/trained_from_end.stamp: $(OUT)/sweeps.stamp
-	$(BIN)/python -m semcore.launch --profile $(PROFILE) --from-end
+	$(BIN)/python -m semcore.launch --profile $(PROFILE) --from-end --evaluate
 	@touch $@
 $(REPORTS): $(OUT)/trained_from_end.stamp
 endif

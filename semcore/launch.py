@@ -7,7 +7,9 @@ deepspeed_config, e.g. params/deepspeed/zero2.json) and everything else runs on 
 shared through the step cache (semcore.cache.step), so the notebooks afterwards find every model
 trained and only decode and report. Without a launcher it simply trains in this process.
 `--from-end` walks the same plan backwards: `make reproduce` with JOBS > 1 runs it beside the
-notebooks once the sweeps are done.
+notebooks once the sweeps are done, with `--evaluate`, which then walks the notebooks' costly
+evaluations (GSV re-ranking above all) from their end too, so that the second core is not idle
+while notebooks 03–05 decode and re-rank in turn.
 """
 from __future__ import annotations
 
@@ -50,13 +52,27 @@ def training_steps(p: config.Params, stages=STAGES) -> list[Callable[[], object]
     return steps + list(verifiers.values())
 
 
-def train_all(p: config.Params, from_end: bool = False, stages=STAGES) -> None:
-    """Run every training step of the stages (cached ones return at once). Walked from the end
-    beside the notebooks, which walk it from the start, the two share the work and meet in the
-    middle: a step one of them is building, the other waits for (semcore.cache.step)."""
-    steps = training_steps(p, stages)
-    for run_step in reversed(steps) if from_end else steps:
-        run_step()
+def evaluation_steps(p: config.Params) -> list[Callable[[], object]]:
+    """The evaluations of notebooks 03–05 that decode or re-rank, in the order the notebooks
+    reach them: SemCORE at each beam of beam_sweep (03), at each k of gsv_k_sweep and with
+    GSV's rotations (04), then every planned run of Tables 1–3 (05)."""
+    semcore = methods.get("semcore")
+    steps: list[Callable[[], object]] = [partial(pipeline.evaluate, p, d, semcore, beam)
+                                         for d in p.directions for beam in p.beam_sweep]
+    steps += [partial(pipeline.evaluate, pk, d, m) for pk, d, m in pipeline.gsv_k_runs(p)]
+    steps += [partial(pipeline.gsv_rotations, p, d, semcore) for d in p.directions]
+    steps += [partial(pipeline.evaluate, p, d, m) for d, m in pipeline.planned_runs(p)]
+    return steps
+
+
+def train_all(p: config.Params, from_end: bool = False, stages=STAGES, evaluate: bool = False) -> None:
+    """Run every training step of the stages (cached ones return at once), then with `evaluate`
+    every evaluation step. Walked from the end beside the notebooks, which walk it from the
+    start, the two share the work and meet in the middle: a step one of them is building, the
+    other waits for (semcore.cache.step)."""
+    for steps in [training_steps(p, stages)] + ([evaluation_steps(p)] if evaluate else []):
+        for run_step in reversed(steps) if from_end else steps:
+            run_step()
 
 
 def main() -> None:
@@ -65,10 +81,12 @@ def main() -> None:
     ap.add_argument("--from-end", action="store_true", help="walk the plan from its last step")
     ap.add_argument("--stages", default=",".join(STAGES),
                     help=f"comma-separated subset of {', '.join(STAGES)} (default: all)")
+    ap.add_argument("--evaluate", action="store_true",
+                    help="then run the notebooks' decoding and GSV evaluations (one process only)")
     ap.add_argument("--local_rank", type=int, default=0, help=argparse.SUPPRESS)  # deepspeed adds it
     args = ap.parse_args()
     train_all(config.load(paths.PARAMS / f"{args.profile}.yaml"), from_end=args.from_end,
-              stages=[s for s in args.stages.split(",") if s])
+              stages=[s for s in args.stages.split(",") if s], evaluate=args.evaluate)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,8 @@ def test_gsv_k_sweep_retrains_the_verifier_per_k(outputs):
 
 def test_training_plan_is_what_the_notebooks_trained(outputs):
     """semcore.launch's plan (make train, and make reproduce's second job walking it from the
-    end) holds the notebooks' own models and verifiers: after them it finds every step cached."""
+    end) holds the notebooks' own models, verifiers and evaluations: after them it finds every
+    step cached."""
     from semcore import config, launch, paths, pipeline
     p = config.load(paths.PARAMS / "tiny.yaml")
     steps = launch.training_steps(p)
@@ -157,10 +158,10 @@ def test_training_plan_is_what_the_notebooks_trained(outputs):
     assert {f for e, _, f, _ in shown if e == "test"} == {"listwise"}
     assert not any(f == "listwise_permuted" for _, _, f, _ in shown)
     assert len({pipeline.verifier_key(*s.args) for s in verifiers}) == len(verifiers)
-    built = lambda: sorted(d.name for d in (outputs / "cache").glob("*train/*"))
+    built = lambda: sorted(str(d.relative_to(outputs / "cache")) for d in (outputs / "cache").glob("*/*"))
     before = built()
-    launch.train_all(p, from_end=True)
-    assert built() == before
+    launch.train_all(p, from_end=True, evaluate=True)  # make reproduce's second job
+    assert built() == before  # its evaluations too are the notebooks' own: nothing new is built
 
 
 def test_sweep_points_list_and_safe_names(tmp_path, monkeypatch):
