@@ -121,6 +121,10 @@ if "i2t" in p.directions:
                        f"{intervals}; paper: Flickr30K 1K test.", shown(t2))
     display(shown(t2))
     readings.show(reading(t2, pipeline.chance(p, "i2t")))
+else:
+    readings.show("This profile runs text-to-image only (`directions` has no `i2t`): an image-to-text "
+                  "model learns a corpus of five captions per image, and the `flickr8k` profile "
+                  "measures Table 2.")
 
 # %% [markdown]
 # ## Table 3 — ablations (the paper reports T2I on Flickr30K; `ablation_directions`)

@@ -41,6 +41,21 @@ def test_missing_table_and_markers_are_named(run: Path) -> None:
         results.splice("no markers here", "demo", "block")
 
 
+def test_a_profile_without_image_to_text_or_seed_sweep_shows_neither(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = run / "params"
+    params.mkdir()
+    (params / "sweeps").symlink_to(results.paths.PARAMS / "sweeps")  # the sweeps it names must exist
+    (params / "demo.yaml").write_text("profile: demo\ndirections: [t2i]\nseed_sweep: \"\"\n")
+    monkeypatch.setattr(results.paths, "PARAMS", params)
+    tables = run / "outputs" / "demo" / "tables"
+    (tables / "seed_spread.md").unlink()  # never written; table2_i2t.md stands for an older run's
+    block = results.assemble("demo")
+    assert "caption of table2_i2t" not in block and "Table 2" not in block and "seed_spread" not in block
+    assert "caption of table1_t2i" in block and "caption of model_diagnostics" in block
+    (params / "demo.yaml").write_text("profile: demo\ndirections: [t2i, i2t]\nseed_sweep: \"\"\n")
+    assert "caption of table2_i2t" in results.assemble("demo")
+
+
 def test_a_sweep_block_shows_its_summary_and_its_figures_copied_beside_the_readme(run: Path) -> None:
     folder = run / "outputs" / "demo" / "sweeps" / "grid"
     folder.mkdir(parents=True)
