@@ -86,8 +86,8 @@ $(OUT)/sweeps.stamp: $(wildcard params/sweeps/*.yaml) notebooks/sweeps/point.py 
 $(REPORTS): $(OUT)/sweeps.stamp
 
 # With JOBS > 1 the job that ran the sweeps then walks the notebooks' training plan (models,
-# GSV verifiers), then their decoding and GSV evaluations, from its end while notebooks 02–05
-# walk them from the start; a step one of them is building the other waits for, so they meet
+# GSV verifiers), then their decoding and GSV rankings, from its end while notebooks 02–04
+# walk them from the start (05–06 wait for it); a step one of them is building the other waits for, so they meet
 # in the middle. Only a speed-up: the notebooks compute whatever is missing themselves.
 ifneq ($(JOBS),1)
 $(OUT)/trained_from_end.stamp: $(OUT)/sweeps.stamp

@@ -89,7 +89,7 @@ from semcore.tables import reading, results, seed_spread, shown
 p = notebook.setup(globals())
 tables = notebook.out_dir(p, "tables")
 where = (f"Ours: {p.profile} profile ({pipeline.corpus(p).name} data), backbone {pipeline.backbone_label(p)}, "
-         f"beam {p.beam_size}, GSV k={p.gsv_k} ({p.gsv_format}{' + source text' if p.gsv_show_source else ''}, decoding weight "
+         f"beam {p.beam_size}, GSV k={p.gsv_k} ({p.gsv_format}{', T2I with the source text' if p.gsv_show_source else ''}, decoding weight "
          f"{p.gsv_decode_weight}), test split")
 intervals = (f"R@K [95 % percentile bootstrap interval over the queries, B = {stats.B}]; "
              "R@1 vs SemCORE: difference to the SemCORE row in R@1 points [95 % interval of a paired "
@@ -181,7 +181,8 @@ if p.seed_sweep:
     readings.show(readings.seeds(spread))
 else:
     readings.show("This profile runs no seed sweep (`seed_sweep: \"\"`); `make sweep SWEEP=seeds "
-                  f"PROFILE={p.profile}` runs one.")
+                  f"PROFILE={p.profile}` runs one, and this notebook with `-p seed_sweep seeds` "
+                  "shows it.")
 
 # %% [markdown]
 # ## Table 5 — beam size (SemCORE)

@@ -8,8 +8,8 @@ shared through the step cache (semcore.cache.step), so the notebooks afterwards 
 trained and only decode and report. Without a launcher it simply trains in this process.
 `--from-end` walks the same plan backwards: `make reproduce` with JOBS > 1 runs it beside the
 notebooks once the sweeps are done, with `--evaluate`, which then walks the notebooks' costly
-evaluations (GSV re-ranking above all) from their end too, so that the second core is not idle
-while notebooks 03–05 decode and re-rank in turn.
+rankings (GSV re-ranking above all) from their end too, so that the second core is not idle
+while notebooks 03–04 decode and re-rank in turn; the reports 05–06 wait for it.
 """
 from __future__ import annotations
 
@@ -53,15 +53,15 @@ def training_steps(p: config.Params, stages=STAGES) -> list[Callable[[], object]
 
 
 def evaluation_steps(p: config.Params) -> list[Callable[[], object]]:
-    """The evaluations of notebooks 03–05 that decode or re-rank, in the order the notebooks
+    """The cached rankings of notebooks 03–05 that decode or re-rank, in the order the notebooks
     reach them: SemCORE at each beam of beam_sweep (03), at each k of gsv_k_sweep and with
     GSV's rotations (04), then every planned run of Tables 1–3 (05)."""
     semcore = methods.get("semcore")
-    steps: list[Callable[[], object]] = [partial(pipeline.evaluate, p, d, semcore, beam)
+    steps: list[Callable[[], object]] = [partial(pipeline.rankings, p, d, semcore, beam)
                                          for d in p.directions for beam in p.beam_sweep]
-    steps += [partial(pipeline.evaluate, pk, d, m) for pk, d, m in pipeline.gsv_k_runs(p)]
+    steps += [partial(pipeline.rankings, pk, d, m) for pk, d, m in pipeline.gsv_k_runs(p)]
     steps += [partial(pipeline.gsv_rotations, p, d, semcore) for d in p.directions]
-    steps += [partial(pipeline.evaluate, p, d, m) for d, m in pipeline.planned_runs(p)]
+    steps += [partial(pipeline.rankings, p, d, m) for d, m in pipeline.planned_runs(p)]
     return steps
 
 

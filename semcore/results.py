@@ -32,14 +32,18 @@ def markers(profile: str) -> tuple[str, str]:
 
 
 def tables_of(profile: str) -> tuple[tuple[str, str], ...]:
-    """The TABLES the profile's notebooks write: Table 2 only where it runs image-to-text, the
-    seed spread only where it names a seed_sweep (a table an older run left is not shown). A
-    profile with no file under params/ is expected to have them all."""
-    path = paths.PARAMS / f"{profile}.yaml"
+    """The TABLES the notebooks of `profile` write: Table 2 only where it runs image-to-text, the
+    seed spread only where it names a seed_sweep (a table an older run left is not shown). A run
+    with other settings, `<profile>+<hash>`, is read with the overrides.yaml its folder records;
+    a name with no file under params/ is expected to have them all."""
+    base = profile.split("+")[0]
+    path = paths.PARAMS / f"{base}.yaml"
     if not path.is_file():
         return TABLES
-    p = config.load(path)
-    left_out = ({"table2_i2t"} if "i2t" not in p.directions else set()) | ({"seed_spread"} if not p.seed_sweep else set())
+    recorded = paths.outputs(profile) / "overrides.yaml"
+    p = config.load(path, **(config.read_yaml(recorded) if base != profile and recorded.is_file() else {}))
+    left_out = {"table2_i2t"} if "i2t" not in p.directions else set()
+    left_out |= {"seed_spread"} if not p.seed_sweep else set()
     return tuple((heading, stem) for heading, stem in TABLES if stem not in left_out)
 
 

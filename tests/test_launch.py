@@ -30,11 +30,9 @@ def test_an_unknown_stage_is_refused_by_name():
 def test_evaluation_steps_cover_the_beam_and_k_sweeps_and_every_planned_run():
     p = config.load(paths.PARAMS / "tiny.yaml")
     steps = launch.evaluation_steps(p)
-    beams = [s.args[3] for s in steps if s.func is pipeline.evaluate and len(s.args) == 4]
-    assert sorted(beams) == sorted(p.beam_sweep * len(p.directions))
-    ks = [s.args[0].gsv_k for s in steps if s.func is pipeline.evaluate and s.args[0].gsv_k != p.gsv_k]
-    assert set(ks) == set(p.gsv_k_sweep) - {p.gsv_k}
-    runs = [(s.args[1], s.args[2]) for s in steps if s.func is pipeline.evaluate and len(s.args) == 3
-            and s.args[0] == p]
-    assert set(pipeline.planned_runs(p)) <= set(runs)
+    ranked = [s.args for s in steps if s.func is pipeline.rankings]
+    assert sorted(a[3] for a in ranked if a[3:]) == sorted(p.beam_sweep * len(p.directions))
+    assert {a[0].gsv_k for a in ranked if not a[3:]} == set(p.gsv_k_sweep) | {p.gsv_k}
+    assert {(a[1], a[2]) for a in ranked if not a[3:] and a[0] == p} == set(pipeline.planned_runs(p))
     assert [s.args[1] for s in steps if s.func is pipeline.gsv_rotations] == p.directions
+    assert len(ranked) + len(p.directions) == len(steps)  # nothing else

@@ -54,6 +54,16 @@ def test_a_profile_without_image_to_text_or_seed_sweep_shows_neither(run: Path, 
     assert "caption of table1_t2i" in block and "caption of model_diagnostics" in block
     (params / "demo.yaml").write_text("profile: demo\ndirections: [t2i, i2t]\nseed_sweep: \"\"\n")
     assert "caption of table2_i2t" in results.assemble("demo")
+    (params / "demo.yaml").write_text("profile: demo\ndirections: [t2i]\nseed_sweep: seeds\n")
+    with pytest.raises(FileNotFoundError, match="seed_spread.md"):  # named, so it must be there
+        results.assemble("demo")
+    (tables / "seed_spread.md").write_text("caption of seed_spread\n")
+    assert "caption of seed_spread" in results.assemble("demo")
+    other = run / "outputs" / "demo+1234abcd"  # a run with other settings: its recorded overrides
+    (other / "tables").mkdir(parents=True)
+    (other / "overrides.yaml").write_text("seed_sweep: ''\n")
+    assert [stem for _, stem in results.tables_of("demo+1234abcd")] == [
+        stem for _, stem in results.TABLES if stem not in {"table2_i2t", "seed_spread"}]
 
 
 def test_a_sweep_block_shows_its_summary_and_its_figures_copied_beside_the_readme(run: Path) -> None:
