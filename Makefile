@@ -87,8 +87,9 @@ $(REPORTS): $(OUT)/sweeps.stamp
 
 # With JOBS > 1 the job that ran the sweeps then walks the notebooks' training plan (models,
 # GSV verifiers), then their decoding and GSV rankings, from its end while notebooks 02–04
-# walk them from the start (05–06 wait for it); a step one of them is building the other waits for, so they meet
-# in the middle. Only a speed-up: the notebooks compute whatever is missing themselves.
+# walk them from the start (05–06 wait for it); a step one of them is building the other
+# waits for, so they meet in the middle. Only a speed-up: the notebooks compute whatever is
+# missing themselves.
 ifneq ($(JOBS),1)
 $(OUT)/trained_from_end.stamp: $(OUT)/sweeps.stamp
 	$(BIN)/python -m semcore.launch --profile $(PROFILE) --from-end --evaluate

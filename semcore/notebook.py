@@ -101,6 +101,18 @@ def run_dir(p: config.Params) -> Path:
     return path
 
 
+def run_params(name: str) -> config.Params | None:
+    """The parameters of the run whose folder is outputs/<name>/ (run_dir's inverse): the
+    profile's file, with a `<profile>+<hash>` run's recorded overrides.yaml on top; None where no
+    params/<profile>.yaml exists."""
+    profile = name.split("+")[0]
+    path = paths.PARAMS / f"{profile}.yaml"
+    if not path.is_file():
+        return None
+    recorded = paths.outputs(name) / "overrides.yaml"
+    return config.load(path, **(config.read_yaml(recorded) if name != profile and recorded.is_file() else {}))
+
+
 def out_dir(p: config.Params, kind: str) -> Path:
     """<run_dir>/<kind>/ (tables, figures, runs)."""
     path = run_dir(p) / kind

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from semcore import cache, config, paths
+from semcore import cache, notebook, paths
 
 # (heading, table stem under outputs/<profile>/tables/), in reading order
 TABLES = (
@@ -34,14 +34,11 @@ def markers(profile: str) -> tuple[str, str]:
 def tables_of(profile: str) -> tuple[tuple[str, str], ...]:
     """The TABLES the notebooks of `profile` write: Table 2 only where it runs image-to-text, the
     seed spread only where it names a seed_sweep (a table an older run left is not shown). A run
-    with other settings, `<profile>+<hash>`, is read with the overrides.yaml its folder records;
-    a name with no file under params/ is expected to have them all."""
-    base = profile.split("+")[0]
-    path = paths.PARAMS / f"{base}.yaml"
-    if not path.is_file():
+    with other settings, `<profile>+<hash>`, is read with its recorded overrides
+    (notebook.run_params); a name with no file under params/ is expected to have them all."""
+    p = notebook.run_params(profile)
+    if p is None:
         return TABLES
-    recorded = paths.outputs(profile) / "overrides.yaml"
-    p = config.load(path, **(config.read_yaml(recorded) if base != profile and recorded.is_file() else {}))
     left_out = {"table2_i2t"} if "i2t" not in p.directions else set()
     left_out |= {"seed_spread"} if not p.seed_sweep else set()
     return tuple((heading, stem) for heading, stem in TABLES if stem not in left_out)
